@@ -1,0 +1,97 @@
+"""Result -> scene: the one path both ``mdm.import_result`` and ``mdm.generate`` key through.
+
+Everything that can fail (a non-SMPL target, a missing SMPL file, a result without vertices) is
+checked before the first data-block is created, so a failure leaves the scene as it was.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import bpy
+
+from . import backend_link, keying, rig
+from .result_file import MotionResult
+
+OUTPUTS = ('ARMATURE', 'ARMATURE_MESH', 'VERTEX')
+TARGETS = ('NEW', 'SELECTED')
+RECIPE_KEYS = ("prompt", "seed", "steps", "guidance", "model_id", "backend_version")
+
+
+@dataclass
+class ImportOptions:
+    output: str = 'ARMATURE'
+    target: str = 'NEW'
+    start_frame: int = 1
+    smpl_dir: str = ""
+    recipe: dict = field(default_factory=dict)   # overrides the result's own recipe
+
+
+@dataclass
+class Imported:
+    rig: object = None
+    actions: list = field(default_factory=list)   # one per sample, [0] assigned
+    meshes: list = field(default_factory=list)
+
+
+def sample_name(recipe: dict, k: int, num_samples: int) -> str:
+    prompt = " ".join(str(recipe.get("prompt") or "motion").split())
+    prompt = prompt if len(prompt) <= 40 else prompt[:39] + "…"
+    name = f"{prompt} | seed {recipe.get('seed', '?')}"
+    return f"{name} #{k + 1}" if num_samples > 1 else name
+
+
+def _store_recipe(action, recipe: dict, k: int, batch: str, frames) -> None:
+    for key in RECIPE_KEYS:
+        value = recipe.get(key)
+        if value is not None:
+            action[f"mdm_{key}"] = value if isinstance(value, (int, float, str)) else str(value)
+    action["mdm_sample"] = k
+    action["mdm_batch"] = batch
+    action["mdm_frame_range"] = [int(frames[0]), int(frames[-1])]
+    action["mdm_recipe"] = json.dumps(recipe, sort_keys=True, default=str)
+
+
+def import_result(context, result: MotionResult, options: ImportOptions) -> Imported:
+    errors = backend_link.load("errors")
+    if options.output not in OUTPUTS or options.target not in TARGETS:
+        raise errors.InputError(f"output must be one of {OUTPUTS} and target one of {TARGETS}, "
+                                f"got {options.output!r} / {options.target!r}")
+    recipe = {**result.recipe, **{k: v for k, v in options.recipe.items() if v is not None}}
+    # --- checks: nothing in the scene changes before all of these pass ---
+    target = None
+    if options.target == 'SELECTED':
+        target = context.active_object
+        binding = rig.bind_armature(target, result.rest_joints)
+    body = None
+    if options.output != 'ARMATURE':
+        from . import mesh
+        body = mesh.load_body(options.smpl_dir)
+        if options.output == 'VERTEX':
+            mesh.check_vertices(result, body)
+
+    if context.mode != 'OBJECT':
+        bpy.ops.object.mode_set(mode='OBJECT')
+    out = Imported()
+    base_name = sample_name(recipe, 0, 1)
+    batch = f"{base_name}@{bpy.data.actions.__len__()}"
+    fps = keying.scene_fps(context.scene)
+    if options.output != 'VERTEX':
+        if target is None:
+            target = rig.create_armature(context, f"SMPL {base_name}", result.rest_joints, result.parents)
+            binding = rig.bind_armature(target, result.rest_joints)
+        keying.prepare_pose_bones(target, binding)
+        for k in range(result.num_samples):
+            n = int(result.lengths[k])
+            tracks = keying.bone_tracks(result.poses[k, :n], result.trans[k, :n], result.rest_joints, binding,
+                                        result.fps, fps, options.start_frame)
+            action = keying.write_action(target, sample_name(recipe, k, result.num_samples), binding, tracks)
+            _store_recipe(action, recipe, k, batch, tracks.frames)
+            out.actions.append(action)
+        keying.assign_action(target, out.actions[0])
+        out.rig = target
+        if options.output == 'ARMATURE_MESH':
+            out.meshes.append(mesh.create_skinned_mesh(context, body, target, binding, result))
+    else:
+        out.meshes = mesh.create_vertex_animation(context, body, result, recipe, options.start_frame, fps)
+    return out

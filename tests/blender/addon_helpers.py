@@ -1,0 +1,60 @@
+"""Synthetic results for the add-on tests: a SMPL-like T-pose skeleton (HumanML3D bone lengths, no
+SMPL data), smooth random poses, and the result .npz the backend would write for them."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from backend.motion.skeleton import HML_TARGET_BONE_LENGTHS, SMPL_PARENTS
+from backend.motion.smpl_skeleton import posed_joints
+
+# T-pose bone directions (y-up, facing +z, left = +x) of SMPL joints 1..23 from their parents.
+_TPOSE_DIRS = {1: (1, -0.3, 0), 2: (-1, -0.3, 0), 3: (0, 1, 0), 4: (0, -1, 0), 5: (0, -1, 0), 6: (0, 1, 0),
+               7: (0, -1, 0), 8: (0, -1, 0), 9: (0, 1, 0), 10: (0, -0.5, 1), 11: (0, -0.5, 1), 12: (0, 1, 0),
+               13: (1, 0.5, 0), 14: (-1, 0.5, 0), 15: (0, 1, 0.2), 16: (1, 0, 0), 17: (-1, 0, 0),
+               18: (1, 0, 0), 19: (-1, 0, 0), 20: (1, 0, 0), 21: (-1, 0, 0), 22: (1, 0, 0), 23: (-1, 0, 0)}
+
+
+def tpose_rest_joints(pelvis_height: float = 0.93) -> np.ndarray:
+    """[24, 3] an SMPL-T-pose-like rest skeleton, canonical frame."""
+    lengths = np.concatenate([HML_TARGET_BONE_LENGTHS, [0.08, 0.08]])
+    rest = np.zeros((24, 3))
+    rest[0] = (0.0, pelvis_height, 0.0)
+    for j in range(1, 24):
+        d = np.asarray(_TPOSE_DIRS[j], float)
+        rest[j] = rest[SMPL_PARENTS[j]] + lengths[j] * d / np.linalg.norm(d)
+    return rest
+
+
+def smooth_motion(num_frames: int, seed: int, amplitude: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """poses [T, 24, 3] and trans [T, 3]: sums of slow sines (at 20 fps), large enough to flip
+    quaternion hemispheres on the root (a full turn) and to move 2 m."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(num_frames)[:, None, None] / 20.0
+    freq, phase = rng.uniform(0.2, 1.0, (1, 24, 3)), rng.uniform(0, 2 * np.pi, (1, 24, 3))
+    poses = amplitude * rng.uniform(0.3, 1.0, (1, 24, 3)) * np.sin(2 * np.pi * freq * t + phase)
+    poses[:, 0] = 0.0
+    poses[:, 0, 1] = np.linspace(0.0, 2.2 * np.pi, num_frames)     # turn about the up axis
+    poses[:, 0, 0] = 0.3 * np.sin(np.arange(num_frames) / 20.0)
+    trans = np.stack([np.linspace(0, 2.0, num_frames), 0.05 * np.sin(np.arange(num_frames) / 3.0),
+                      np.linspace(0, -1.0, num_frames)], axis=-1)
+    return poses, trans
+
+
+def write_result(path: Path, num_samples: int = 2, num_frames: int = 60, lengths=None,
+                 rest: np.ndarray | None = None, seed: int = 0, prompt: str = "a person waves") -> Path:
+    rest = tpose_rest_joints() if rest is None else rest
+    motions = [smooth_motion(num_frames, seed + k) for k in range(num_samples)]
+    poses = np.stack([m[0] for m in motions]).astype(np.float32)
+    trans = np.stack([m[1] for m in motions]).astype(np.float32)
+    joints_fitted = posed_joints(poses.astype(np.float64), trans.astype(np.float64), rest).astype(np.float32)
+    lengths = np.full(num_samples, num_frames) if lengths is None else np.asarray(lengths)
+    recipe = {"prompt": prompt, "seed": 7, "steps": 10, "guidance": 2.5, "model_id": "synthetic",
+              "backend_version": "0.1.0"}
+    np.savez(path, poses=poses, trans=trans, betas=np.zeros((num_samples, 10), np.float32),
+             joints=joints_fitted[:, :, :22], joints_fitted=joints_fitted, lengths=lengths.astype(np.int64),
+             fps=np.float32(20.0), rest_joints=rest.astype(np.float32), parents=SMPL_PARENTS,
+             fit_error=np.zeros((num_samples, num_frames), np.float32), recipe=np.array(json.dumps(recipe)))
+    return path
