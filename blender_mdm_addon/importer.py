@@ -24,6 +24,7 @@ class ImportOptions:
     target: str = 'NEW'
     start_frame: int = 1
     smpl_dir: str = ""
+    target_name: str = ""      # the rig for target 'SELECTED' (default: the active object)
     recipe: dict = field(default_factory=dict)   # overrides the result's own recipe
 
 
@@ -61,7 +62,7 @@ def import_result(context, result: MotionResult, options: ImportOptions) -> Impo
     # --- checks: nothing in the scene changes before all of these pass ---
     target = None
     if options.target == 'SELECTED':
-        target = context.active_object
+        target = bpy.data.objects.get(options.target_name) if options.target_name else context.active_object
         binding = rig.bind_armature(target, result.rest_joints)
     body = None
     if options.output != 'ARMATURE':
@@ -87,6 +88,7 @@ def import_result(context, result: MotionResult, options: ImportOptions) -> Impo
                                         result.fps, fps, options.start_frame)
             action = keying.write_action(target, sample_name(recipe, k, result.num_samples), binding, tracks)
             _store_recipe(action, recipe, k, batch, tracks.frames)
+            action.use_fake_user = True  # unpicked samples must survive save/reload
             out.actions.append(action)
         keying.assign_action(target, out.actions[0])
         out.rig = target

@@ -65,8 +65,8 @@ def umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, float, np.nda
     return rot, scale, mu_d - scale * rot @ mu_s
 
 
-def bind_armature(obj, rest_joints: np.ndarray) -> RigBinding:
-    """Recognise ``obj`` as an SMPL rig and measure its frame, or raise InputError saying why not."""
+def find_smpl_bones(obj) -> dict:
+    """{SMPL joint index: bone} of an SMPL rig (names + hierarchy checked), or InputError saying why not."""
     errors = backend_link.load("errors")
     if obj is None or obj.type != 'ARMATURE':
         kind = "nothing" if obj is None else f"'{obj.name}' ({obj.type.lower()})"
@@ -85,10 +85,17 @@ def bind_armature(obj, rest_joints: np.ndarray) -> RigBinding:
             f"'left_hip'/'L_Hip'); choose target 'new SMPL rig' instead")
     for j, bone in found.items():
         parent = SMPL_PARENTS[j]
-        if parent >= 0 and (bone.parent is None or bone.parent != found[parent]):
+        if parent >= 0 and parent in found and bone.parent != found[parent]:
             raise errors.InputError(
                 f"armature '{obj.name}': bone '{bone.name}' should be a child of '{found[parent].name}' "
                 f"(SMPL hierarchy); choose target 'new SMPL rig' or fix the rig's parenting")
+    return found
+
+
+def bind_armature(obj, rest_joints: np.ndarray) -> RigBinding:
+    """Recognise ``obj`` as an SMPL rig and measure its frame, or raise InputError saying why not."""
+    errors = backend_link.load("errors")
+    found = find_smpl_bones(obj)
     rest_rot = np.tile(np.eye(3), (24, 1, 1))
     rest_head = np.zeros((24, 3))
     for j, bone in found.items():

@@ -1,0 +1,243 @@
+"""Operators. Thin: the job state machine is ``controller``, the scene writing ``importer``.
+
+``mdm.generate`` is modal with a timer in the GUI (the UI stays live; Esc or ``mdm.cancel`` stop
+the job) and synchronous under ``bpy.app.background`` or with ``blocking=True``: same arguments.
+"""
+from __future__ import annotations
+
+import random
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
+from bpy_extras.io_utils import ImportHelper
+
+from . import backend_link, controller, importer, keying, preferences, properties, rig
+from .result_file import load_result
+
+TIMER_INTERVAL_S = 0.1
+# Tests set this to drive the modal path with fake timer events inside the background bpy module.
+MODAL_IN_BACKGROUND = False
+# The running modal generate operator, if any (tests feed it events; there is one job at a time).
+ACTIVE_MODAL = None
+
+
+def _errors():
+    return backend_link.load("errors")
+
+
+def _redraw_panels(context) -> None:
+    for window in context.window_manager.windows:
+        for area in window.screen.areas:
+            if area.type in ('VIEW_3D', 'PREFERENCES'):
+                area.tag_redraw()
+
+
+def key_result(operator, context, path: str, options: importer.ImportOptions) -> set:
+    """Load + key a result file, reporting any failure on ``operator`` (the scene stays unchanged)."""
+    try:
+        imported = importer.import_result(context, load_result(path), options)
+    except _errors().BackendError as exc:
+        operator.report({'ERROR'}, exc.message)
+        controller.CONTROLLER.state, controller.CONTROLLER.message = controller.ERROR, exc.message
+        return {'CANCELLED'}
+    what = imported.rig.name if imported.rig else ", ".join(m.name for m in imported.meshes)
+    controller.CONTROLLER.message = f"Keyed {max(len(imported.actions), len(imported.meshes))} sample(s) on {what}"
+    operator.report({'INFO'}, controller.CONTROLLER.message)
+    return {'FINISHED'}
+
+
+@properties.annotate
+class MDM_OT_generate(bpy.types.Operator):
+    """Generate motion from the prompt and key it onto an SMPL rig"""
+    bl_idname = "mdm.generate"
+    bl_label = "Generate"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    blocking: BoolProperty(name="Blocking", default=False, options={'SKIP_SAVE'},
+                           description="wait for the result (always the case in background mode)")
+
+    def _options(self, settings) -> importer.ImportOptions:
+        return importer.ImportOptions(output=self.output, target=self.target, start_frame=self.start_frame,
+                                      smpl_dir=settings.smpl_dir, target_name=self._target_name,
+                                      recipe={"prompt": self.prompt, "seed": self.seed, "guidance": self.guidance,
+                                              "steps": self.steps or None})
+
+    def _params(self, settings) -> dict:
+        from . import setup_check
+        smpl = setup_check.resolve_smpl_file(settings)
+        return {"model_dir": settings.model_dir or None, "text_encoder_dir": settings.text_encoder_dir or None,
+                "device": settings.device, "prompt": self.prompt, "seconds": self.seconds, "seed": self.seed,
+                "num_samples": self.num_samples, "guidance": self.guidance, "steps": self.steps or None,
+                "fit": True, "smpl_path": str(smpl) if smpl else None, "vertices": self.output == 'VERTEX'}
+
+    def _synchronous(self) -> bool:
+        return self.blocking or (bpy.app.background and not MODAL_IN_BACKGROUND)
+
+    def execute(self, context):
+        global ACTIVE_MODAL
+        settings = preferences.current_settings(context)
+        self._target_name = ""
+        try:
+            if not self.prompt.strip():
+                raise _errors().InputError("the prompt is empty: describe the motion, e.g. 'a person jumps'")
+            if self.target == 'SELECTED' and self.output != 'VERTEX':
+                rig.find_smpl_bones(context.active_object)
+                self._target_name = context.active_object.name
+            params = self._params(settings)
+            if self._synchronous():
+                controller.CONTROLLER.run_blocking("generate", params, settings, progress=_print_progress)
+            else:
+                controller.CONTROLLER.start("generate", params, settings)
+        except _errors().BackendError as exc:
+            self.report({'ERROR'}, exc.message)
+            return {'CANCELLED'}
+        if self._synchronous():
+            return key_result(self, context, controller.CONTROLLER.result_path, self._options(settings))
+        self._settings = settings
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(TIMER_INTERVAL_S, window=context.window)
+        wm.modal_handler_add(self)
+        ACTIVE_MODAL = self
+        return {'RUNNING_MODAL'}
+
+    def modal(self, context, event):
+        global ACTIVE_MODAL
+        ctl = controller.CONTROLLER
+        if event.type == 'ESC' and event.value == 'PRESS':
+            ctl.cancel()
+            return {'RUNNING_MODAL'}
+        if event.type != 'TIMER':
+            return {'PASS_THROUGH'}  # the rest of Blender stays usable while the job runs
+        state = ctl.tick()
+        _redraw_panels(context)
+        if state in controller.BUSY_STATES:
+            return {'RUNNING_MODAL'}
+        context.window_manager.event_timer_remove(self._timer)
+        ACTIVE_MODAL = None
+        if state == controller.DONE:
+            return key_result(self, context, ctl.result_path, self._options(self._settings))
+        self.report({'WARNING'} if state == controller.CANCELLED else {'ERROR'}, ctl.message)
+        return {'CANCELLED'}
+
+
+def _print_progress(event: dict) -> None:
+    step, total = event.get("step", 0), event.get("total", 0)
+    if event.get("phase") != "diffusion" or step in (1, total) or step % 10 == 0:
+        print(f"MDM: {event.get('phase', '')} {step}/{total}", flush=True)
+
+
+class MDM_OT_cancel(bpy.types.Operator):
+    """Stop the running generation (the backend stops between two diffusion steps)"""
+    bl_idname = "mdm.cancel"
+    bl_label = "Cancel"
+
+    @classmethod
+    def poll(cls, context):
+        return controller.CONTROLLER.busy
+
+    def execute(self, context):
+        controller.CONTROLLER.cancel()
+        return {'FINISHED'}
+
+
+def _poll_until_idle():
+    """``bpy.app.timers`` callback for backend_start in the GUI."""
+    controller.CONTROLLER.tick()
+    _redraw_panels(bpy.context)
+    return TIMER_INTERVAL_S if controller.CONTROLLER.busy else None
+
+
+class MDM_OT_backend_start(bpy.types.Operator):
+    """Start the backend process and load the model now, so the first Generate is fast"""
+    bl_idname = "mdm.backend_start"
+    bl_label = "Start Backend"
+
+    def execute(self, context):
+        settings = preferences.current_settings(context)
+        params = {"model_dir": settings.model_dir or None, "text_encoder_dir": settings.text_encoder_dir or None,
+                  "device": settings.device}
+        try:
+            if bpy.app.background:
+                controller.CONTROLLER.run_blocking("load_model", params, settings, progress=_print_progress)
+            else:
+                controller.CONTROLLER.start("load_model", params, settings)
+                bpy.app.timers.register(_poll_until_idle, first_interval=TIMER_INTERVAL_S)
+        except _errors().BackendError as exc:
+            self.report({'ERROR'}, exc.message)
+            return {'CANCELLED'}
+        return {'FINISHED'}
+
+
+class MDM_OT_backend_stop(bpy.types.Operator):
+    """Stop the backend process (frees its memory; the next Generate starts it again)"""
+    bl_idname = "mdm.backend_stop"
+    bl_label = "Stop Backend"
+
+    def execute(self, context):
+        controller.CONTROLLER.stop_backend()
+        return {'FINISHED'}
+
+
+class MDM_OT_import_result(bpy.types.Operator, ImportHelper):
+    """Key a result .npz written by 'python -m backend generate --fit'"""
+    bl_idname = "mdm.import_result"
+    bl_label = "Import MDM Result"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    filename_ext = ".npz"
+    filter_glob: StringProperty(default="*.npz", options={'HIDDEN'})
+    output: EnumProperty(name="Output", items=properties.OUTPUT_ITEMS, default='ARMATURE')
+    target: EnumProperty(name="Target", items=properties.TARGET_ITEMS, default='NEW')
+    start_frame: IntProperty(name="Start Frame", default=1)
+
+    def execute(self, context):
+        settings = preferences.current_settings(context)
+        options = importer.ImportOptions(output=self.output, target=self.target, start_frame=self.start_frame,
+                                         smpl_dir=settings.smpl_dir)
+        return key_result(self, context, self.filepath, options)
+
+
+class MDM_OT_randomize_seed(bpy.types.Operator):
+    """Pick a new random seed"""
+    bl_idname = "mdm.randomize_seed"
+    bl_label = "Randomize Seed"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    def execute(self, context):
+        context.scene.mdm.seed = random.randrange(2 ** 31 - 1)
+        return {'FINISHED'}
+
+
+class MDM_OT_pick_sample(bpy.types.Operator):
+    """Make this sample the active action of the rig"""
+    bl_idname = "mdm.pick_sample"
+    bl_label = "Pick Sample"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    action: StringProperty(name="Action")
+
+    def execute(self, context):
+        obj, action = context.active_object, bpy.data.actions.get(self.action)
+        if obj is None or action is None:
+            self.report({'ERROR'}, f"no active object or no action named '{self.action}'")
+            return {'CANCELLED'}
+        keying.assign_action(obj, action)
+        return {'FINISHED'}
+
+
+CLASSES = (MDM_OT_generate, MDM_OT_cancel, MDM_OT_backend_start, MDM_OT_backend_stop, MDM_OT_import_result,
+           MDM_OT_randomize_seed, MDM_OT_pick_sample)
+
+
+def register():
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    if bpy.app.timers.is_registered(_poll_until_idle):
+        bpy.app.timers.unregister(_poll_until_idle)
+    controller.CONTROLLER.stop_backend()
+    controller.CONTROLLER.reset()
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,91 @@
+"""3D View > Sidebar > MDM: prompt and settings, Generate / progress / Cancel, sample picker.
+
+``draw_panel(layout, context)`` is the whole drawing code, so tests can call it with a recording
+fake layout in every controller state.
+"""
+from __future__ import annotations
+
+import bpy
+
+from . import controller, preferences, properties, setup_check
+
+_STATE_ICONS = {controller.DONE: 'CHECKMARK', controller.ERROR: 'ERROR', controller.CANCELLED: 'CANCEL'}
+
+
+def _draw_status(layout, ctl) -> None:
+    blocking = [c for c in setup_check.check_setup(preferences.current_settings()) if not c.ok and not c.optional]
+    for check in blocking:
+        layout.label(text=check.message, icon='ERROR')
+    if not blocking and not ctl.busy:
+        text = "Backend: running" if ctl.backend_alive else "Backend: not running (starts on Generate)"
+        layout.label(text=text, icon='LINKED' if ctl.backend_alive else 'UNLINKED')
+
+
+def _draw_samples(layout, context) -> None:
+    obj = context.active_object
+    anim = getattr(obj, "animation_data", None)
+    current = anim.action if anim is not None else None
+    if current is None or "mdm_batch" not in current:
+        return
+    batch = current["mdm_batch"]
+    samples = sorted((a for a in bpy.data.actions if a.get("mdm_batch") == batch), key=lambda a: a.get("mdm_sample", 0))
+    if len(samples) < 2:
+        return
+    box = layout.box()
+    box.label(text="Samples", icon='ACTION')
+    col = box.column(align=True)
+    for action in samples:
+        op = col.operator("mdm.pick_sample", text=action.name, depress=action == current,
+                          icon='RADIOBUT_ON' if action == current else 'RADIOBUT_OFF')
+        op.action = action.name
+
+
+def draw_panel(layout, context) -> None:
+    ctl = controller.CONTROLLER
+    settings = context.scene.mdm
+    _draw_status(layout, ctl)
+
+    col = layout.column()
+    col.enabled = not ctl.busy
+    col.prop(settings, "prompt", text="")
+    col.prop(settings, "seconds")
+    row = col.row(align=True)
+    row.prop(settings, "seed")
+    row.operator("mdm.randomize_seed", text="", icon='FILE_REFRESH')
+    col.prop(settings, "guidance")
+    col.prop(settings, "steps")
+    col.prop(settings, "num_samples")
+    col.prop(settings, "output")
+    col.prop(settings, "target")
+    col.prop(settings, "start_frame")
+
+    if ctl.busy:
+        row = layout.row(align=True)
+        row.progress(factor=ctl.fraction, type='BAR', text=ctl.label)
+        row.operator("mdm.cancel", text="", icon='CANCEL')
+        layout.label(text="Esc or the button cancels", icon='INFO')
+    else:
+        op = layout.operator("mdm.generate", icon='PLAY')
+        for name in properties.GENERATION_PROPS:
+            setattr(op, name, getattr(settings, name))
+        if ctl.state in _STATE_ICONS and ctl.message:
+            layout.label(text=ctl.message, icon=_STATE_ICONS[ctl.state])
+    _draw_samples(layout, context)
+
+
+class MDM_PT_panel(bpy.types.Panel):
+    bl_space_type = 'VIEW_3D'
+    bl_region_type = 'UI'
+    bl_category = "MDM"
+    bl_label = "Text to Motion"
+
+    def draw(self, context):
+        draw_panel(self.layout, context)
+
+
+def register():
+    bpy.utils.register_class(MDM_PT_panel)
+
+
+def unregister():
+    bpy.utils.unregister_class(MDM_PT_panel)

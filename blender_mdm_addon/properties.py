@@ -1,0 +1,55 @@
+"""The generation settings shown in the MDM panel (``scene.mdm``). ``mdm.generate`` takes the same
+names as operator arguments; the panel copies these into the operator it calls."""
+from __future__ import annotations
+
+import bpy
+from bpy.props import EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+
+OUTPUT_ITEMS = [('ARMATURE', "Armature", "keyed SMPL armature"),
+                ('ARMATURE_MESH', "Armature + Mesh", "keyed armature with a skinned SMPL mesh (needs SMPL file)"),
+                ('VERTEX', "Vertex Animation", "SMPL mesh with a point cache, no armature (needs SMPL file)")]
+TARGET_ITEMS = [('NEW', "New SMPL Rig", "create a new SMPL armature"),
+                ('SELECTED', "Selected SMPL Rig", "key the active armature (SMPL bone names, T-pose rest)")]
+MAX_SECONDS = 9.8  # MDM's 196 frames at 20 fps
+
+# name -> (property constructor, kwargs); shared by the scene settings and the operator.
+GENERATION_PROPS = {
+    "prompt": (StringProperty, dict(name="Prompt", default="a person walks forward and waves",
+                                    description="what the body does, in plain English")),
+    "seconds": (FloatProperty, dict(name="Length", default=4.0, min=0.5, max=MAX_SECONDS, unit='TIME_ABSOLUTE',
+                                    description="clip length in seconds (MDM: at most 9.8)")),
+    "seed": (IntProperty, dict(name="Seed", default=0, min=0, description="same seed + prompt = same motion")),
+    "guidance": (FloatProperty, dict(name="Guidance", default=2.5, min=0.0, max=20.0,
+                                     description="classifier-free guidance scale: higher follows the text more")),
+    "steps": (IntProperty, dict(name="Steps", default=0, min=0, max=1000,
+                                description="diffusion steps (0 = the model's own count)")),
+    "num_samples": (IntProperty, dict(name="Samples", default=1, min=1, max=10,
+                                      description="motions generated at once; pick one in the panel")),
+    "output": (EnumProperty, dict(name="Output", items=OUTPUT_ITEMS, default='ARMATURE')),
+    "target": (EnumProperty, dict(name="Target", items=TARGET_ITEMS, default='NEW')),
+    "start_frame": (IntProperty, dict(name="Start Frame", default=1, description="frame of the first key")),
+}
+
+
+def annotate(cls):
+    """Add the generation properties as annotations of ``cls`` (PropertyGroup or Operator)."""
+    annotations = dict(getattr(cls, "__annotations__", {}))
+    for name, (prop, kwargs) in GENERATION_PROPS.items():
+        annotations[name] = prop(**kwargs)
+    cls.__annotations__ = annotations
+    return cls
+
+
+@annotate
+class MDM_Settings(bpy.types.PropertyGroup):
+    pass
+
+
+def register():
+    bpy.utils.register_class(MDM_Settings)
+    bpy.types.Scene.mdm = PointerProperty(type=MDM_Settings)
+
+
+def unregister():
+    del bpy.types.Scene.mdm
+    bpy.utils.unregister_class(MDM_Settings)

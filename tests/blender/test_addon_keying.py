@@ -1,0 +1,139 @@
+"""Keying a result .npz (mdm.import_result, the path generate uses too): the evaluated joints of the
+keyed rig must reproduce the fitted SMPL joints, for our rig and for a user's differently-built one."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from addon_helpers import tpose_rest_joints, write_result
+
+import bpy
+from backend.motion import quaternion as Q
+from backend.motion.resample import resampled_length, source_positions
+from backend.motion.smpl_skeleton import posed_joints
+
+Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # (x, y, z) -> (x, -z, y)
+NAMES = ("pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",
+         "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head",
+         "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist")
+
+
+def evaluated_joints(obj, frame: int, bone_names=NAMES) -> np.ndarray:
+    """World positions [22, 3] of the bone heads after frame_set (what the viewport shows)."""
+    bpy.context.scene.frame_set(frame)
+    ev = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    mw = np.array(ev.matrix_world)
+    heads = np.array([ev.pose.bones[name].head[:] for name in bone_names])
+    return heads @ mw[:3, :3].T + mw[:3, 3]
+
+
+def reference_joints(result_path, k: int, scene_fps: float) -> np.ndarray:
+    """The fitted joints at each scene frame's time, independently of the add-on: exact frames
+    from joints_fitted, in-between ones by FK of slerped SMPL rotations (z-up, world)."""
+    data = np.load(result_path)
+    n = int(data["lengths"][k])
+    poses, trans, rest = data["poses"][k, :n].astype(float), data["trans"][k, :n].astype(float), data["rest_joints"]
+    pos = source_positions(resampled_length(n, 20.0, scene_fps), 20.0, scene_fps)
+    lo = np.floor(pos + 1e-9).astype(int)
+    hi, frac = np.minimum(lo + 1, n - 1), pos - lo
+    q = Q.axis_angle_to_quat(poses)
+    q_t = Q.slerp(q[lo], q[hi], frac[:, None, None])
+    t_t = trans[lo] * (1 - frac[:, None]) + trans[hi] * frac[:, None]
+    joints = posed_joints(Q.quat_to_axis_angle(q_t), t_t, rest.astype(float))
+    exact = np.isclose(frac, 0.0)
+    joints[exact] = data["joints_fitted"][k, lo[exact]]
+    return joints[:, :22] @ Z_UP.T
+
+
+@pytest.mark.parametrize("fps", [20, 24, 30])
+def test_import_matches_fitted_joints_at_every_frame(scene, tmp_path, fps):
+    path = write_result(tmp_path / "r.npz", num_samples=2, num_frames=50, lengths=[50, 37])
+    scene.render.fps = fps
+    assert bpy.ops.mdm.import_result(filepath=str(path), start_frame=5) == {'FINISHED'}
+    rig = next(o for o in scene.objects if o.type == 'ARMATURE')
+    from backend.motion.skeleton import SMPL_JOINT_NAMES, SMPL_PARENTS
+    assert sorted(b.name for b in rig.data.bones) == sorted(SMPL_JOINT_NAMES)
+    for j, name in enumerate(SMPL_JOINT_NAMES):
+        parent = rig.data.bones[name].parent
+        assert (parent.name if parent else None) == (SMPL_JOINT_NAMES[SMPL_PARENTS[j]] if j else None)
+    assert scene.render.fps == fps, "the scene fps must never change"
+    for k, action in enumerate(sorted((a for a in bpy.data.actions), key=lambda a: a["mdm_sample"])):
+        bpy.ops.mdm.pick_sample(action=action.name) if k else None
+        assert rig.animation_data.action == action
+        ref = reference_joints(path, k, fps)
+        assert action.frame_range[:] == pytest.approx((5, 5 + len(ref) - 1))
+        errors = [np.abs(evaluated_joints(rig, 5 + i) - ref[i]).max() for i in range(len(ref))]
+        assert max(errors) < 0.01, f"sample {k}: worst joint error {max(errors) * 100:.2f} cm"
+
+
+def test_recipe_names_and_samples(scene, tmp_path):
+    path = write_result(tmp_path / "r.npz", num_samples=3, num_frames=20, prompt="a person  jumps\nhigh")
+    bpy.ops.mdm.import_result(filepath=str(path))
+    actions = sorted(bpy.data.actions, key=lambda a: a["mdm_sample"])
+    assert [a.name for a in actions] == [f"a person jumps high | seed 7 #{k}" for k in (1, 2, 3)]
+    for a in actions:
+        assert (a["mdm_prompt"], a["mdm_seed"], a["mdm_steps"], a["mdm_guidance"]) == ("a person  jumps\nhigh", 7, 10, 2.5)
+        assert a["mdm_model_id"] == "synthetic" and a["mdm_backend_version"] == "0.1.0"
+        assert list(a["mdm_frame_range"]) == [1, 23]  # 19 / 20 s at 24 fps and a.use_fake_user
+    assert len({a["mdm_batch"] for a in actions}) == 1
+
+
+def _user_rig(rest: np.ndarray, names, rotate_deg: float, scale: float, rolls: bool):
+    """A user's SMPL rig built differently from ours: y-up armature data turned by an object
+    rotation, centimetre units via object scale, random bone rolls, tails along +y."""
+    arm = bpy.data.armatures.new("UserRig")
+    obj = bpy.data.objects.new("UserRig", arm)
+    bpy.context.collection.objects.link(obj)
+    bpy.context.view_layer.objects.active = obj
+    bpy.ops.object.mode_set(mode='EDIT')
+    rng = np.random.default_rng(3)
+    from backend.motion.skeleton import SMPL_PARENTS
+    bones = []
+    for j, name in enumerate(names):
+        b = arm.edit_bones.new(name)
+        b.head = rest[j] * 100.0
+        b.tail = rest[j] * 100.0 + np.array([0.0, 6.0, 1.0])
+        b.roll = float(rng.uniform(-3, 3)) if rolls else 0.0
+        if SMPL_PARENTS[j] >= 0:
+            b.parent = bones[SMPL_PARENTS[j]]
+        bones.append(b)
+    bpy.ops.object.mode_set(mode='OBJECT')
+    obj.rotation_euler = (np.radians(90.0), 0.0, np.radians(rotate_deg))
+    obj.scale = (scale,) * 3
+    obj.location = (1.0, 2.0, 0.0)
+    return obj
+
+
+def test_user_rig_with_other_axes_units_and_rolls(scene, tmp_path):
+    rest = tpose_rest_joints()
+    names = [f"m_avg_{n.replace('left_', 'L_').replace('right_', 'R_').title()}" for n in NAMES]
+    rig = _user_rig(rest, names, rotate_deg=30.0, scale=0.01, rolls=True)
+    old = bpy.data.actions.new("UserWalk")
+    rig.animation_data_create()
+    rig.animation_data.action = old
+    path_ = 'pose.bones["m_avg_Pelvis"].location'
+    fc = old.fcurve_ensure_for_datablock(rig, path_, index=2) if hasattr(old, "slots") else old.fcurves.new(path_, index=2)
+    fc.keyframe_points.insert(1, 0.5)
+    snapshot = [(p.co[:], p.handle_left[:]) for p in fc.keyframe_points]
+
+    path = write_result(tmp_path / "r.npz", num_samples=1, num_frames=30, rest=rest)
+    rig.select_set(True)
+    bpy.context.view_layer.objects.active = rig
+    assert bpy.ops.mdm.import_result(filepath=str(path), target='SELECTED') == {'FINISHED'}
+    assert [o.name for o in scene.objects] == ["UserRig"], "keying a selected rig must not add objects"
+    new = rig.animation_data.action
+    assert new != old and old.use_fake_user and old.users >= 1
+    assert [(p.co[:], p.handle_left[:]) for p in fc.keyframe_points] == snapshot, "the user's action changed"
+
+    # The rig is y-up data under an object transform: world = M_obj @ (100 * rest-frame point).
+    m = np.array(rig.matrix_world)
+    data = np.load(path)
+    for f in (1, 13, 24):  # scene fps 24 -> source frame (f - 1) * 20 / 24
+        s = (f - 1) * 20 / 24
+        if not np.isclose(s, round(s)):
+            continue
+        fitted = data["joints_fitted"][0, round(s), :22] * 100.0
+        # Our result maps canonical y-up onto the rig's measured frame: here the rig's armature
+        # space *is* canonical (scaled 100), so expected world = M_obj @ fitted.
+        expected = fitted @ m[:3, :3].T + m[:3, 3]
+        got = evaluated_joints(rig, f, names)
+        assert np.abs(got - expected).max() < 0.01
