@@ -81,6 +81,8 @@ class FakeClient:
 
     def submit(self, op, params):
         job = f"job{len(self.submitted) + 1}"
+        if not self.alive:  # like the real client: submit restarts a dead server
+            self.alive, self.starts = True, self.starts + 1
         self.submitted.append((op, params))
         self._queue = self._plan(job)
         return job
