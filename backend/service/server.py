@@ -40,13 +40,13 @@ class Job:
         self.started = time.perf_counter()
         self._server = server
         self._cancel = threading.Event()
-        self._cancel_reason = "cancelled by the user"
+        self.cancel_reason = "cancelled by the user"
 
     def progress(self, phase: str, step: int, total: int) -> None:
         self._server.emit(protocol.progress_event(self.id, phase, int(step), int(total)))
 
     def cancel(self, reason: str = "cancelled by the user") -> None:
-        self._cancel_reason = reason
+        self.cancel_reason = reason
         self._cancel.set()
 
     def cancelled(self) -> bool:
@@ -55,7 +55,7 @@ class Job:
 
     def check_cancel(self) -> None:
         if self._cancel.is_set():
-            raise Cancelled(self._cancel_reason)
+            raise Cancelled(self.cancel_reason)
 
 
 class ModelCache:
@@ -300,6 +300,9 @@ class Server:
                 info.setdefault("timings", {})["write"] = round(time.perf_counter() - t0, 4)
             info["seconds"] = round(time.perf_counter() - job.started, 4)
             return protocol.result_event(job.id, path, info)
+        except Cancelled:  # raised by the pipeline or by us; say why it was cancelled
+            log.info("job %r (%s) cancelled", job.id, job.op)
+            return protocol.error_event(job.id, Cancelled.code, job.cancel_reason)
         except BackendError as exc:
             log.info("job %r (%s) failed: %s: %s", job.id, job.op, exc.code, exc.message)
             return protocol.error_event(job.id, exc.code, exc.message)
