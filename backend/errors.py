@@ -48,3 +48,13 @@ class Cancelled(BackendError):
 class DeviceError(BackendError):
     """The requested device (e.g. cuda) is unknown or not available."""
     code = "bad_device"
+
+
+class RequestError(BackendError):
+    """A service message is malformed: not JSON, wrong types, unknown fields, too large."""
+    code = "bad_request"
+
+
+class Busy(BackendError):
+    """The service is already running a job (it runs one at a time and does not queue)."""
+    code = "busy"

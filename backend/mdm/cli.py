@@ -1,0 +1,67 @@
+"""``python -m backend generate``: text -> motion .npz in the shared result format (docs/DESIGN.md)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+
+
+def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model-dir", default=None,
+                        help="MDM model folder (args.json + model*.pt) or a .pt file; default: the embedded demo model")
+    parser.add_argument("--prompt", required=True, help='text prompt ("" = unconditional)')
+    parser.add_argument("--seconds", type=float, default=6.0, help="motion length, at most 9.8 (default 6)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--num-samples", type=int, default=1)
+    parser.add_argument("--guidance", type=float, default=2.5, help="classifier-free guidance scale (default 2.5)")
+    parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's diffusion steps)")
+    parser.add_argument("--sampler", choices=("ddpm", "ddim"), default="ddpm")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
+    parser.add_argument("--text-encoder-dir", default=None,
+                        help="folder of the CLIP / DistilBERT files (default: the Hugging Face cache)")
+    parser.add_argument("--out", required=True, help="output .npz")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def extra_arrays(result, args: argparse.Namespace) -> dict[str, np.ndarray]:
+    """Hook for options that add arrays to the result file (``--fit`` puts the SMPL fit here)."""
+    return {}
+
+
+def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
+    """Write atomically (temp file + rename) so a reader never sees half a file."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise InputError(f"output folder {path.parent} does not exist")
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+    return path
+
+
+def run(command: str, args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s: %(message)s")
+    from .pipeline import MotionGenerator
+    if not str(args.out).endswith(".npz"):
+        raise InputError(f"--out must name a .npz file, got {args.out}")
+    generator = MotionGenerator.load(args.model_dir, device=args.device, text_encoder_dir=args.text_encoder_dir)
+
+    def progress(step: int, total: int) -> None:
+        if not args.quiet and (step == total or step % max(1, total // 10) == 0):
+            print(f"diffusion step {step}/{total}", file=sys.stderr, flush=True)
+
+    result = generator.generate(args.prompt, seconds=args.seconds, seed=args.seed, num_samples=args.num_samples,
+                                guidance=args.guidance, steps=args.steps, progress=progress, sampler=args.sampler)
+    arrays = result.to_arrays()
+    arrays.update(extra_arrays(result, args))
+    out = write_npz(args.out, arrays)
+    if not args.quiet:
+        print(f"wrote {out} ({result.joints.shape[0]} x {result.joints.shape[1]} frames, model {generator.model_id})",
+              file=sys.stderr)
+    return 0

