@@ -3,13 +3,13 @@
 The backend is found packaged inside the add-on (``<addon>/backend``, the extension zip) or beside
 it in the repository (``<repo>/backend``). Either way it is imported as ``<this package>.backend``,
 never as a top-level ``backend``, so nothing is added to ``sys.path`` and no other add-on can see or
-shadow it. The server process gets PYTHONPATH = the backend's parent folder instead.
+shadow it. The server process gets PYTHONPATH = the backend's parent folder instead (the client
+sets it from the ``backend_root`` we pass).
 """
 from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
 import sys
 from pathlib import Path
 
@@ -54,13 +54,3 @@ def unload() -> None:
     """Forget the private copy (on unregister) so a reload picks up edited sources."""
     for name in [n for n in sys.modules if n == _PRIVATE_NAME or n.startswith(_PRIVATE_NAME + ".")]:
         del sys.modules[name]
-
-
-def server_env(base_env: dict[str, str]) -> dict[str, str]:
-    """Environment for ``python -m backend.serve``: PYTHONPATH at the backend's parent folder."""
-    env = dict(base_env)
-    root = backend_root()
-    if root is not None:
-        parts = [str(root.parent)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-        env["PYTHONPATH"] = os.pathsep.join(parts)
-    return env

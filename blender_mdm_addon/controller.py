@@ -2,6 +2,8 @@
 
 One warm backend client per Blender session and at most one job at a time. The modal operator (or
 a ``bpy.app.timers`` poller) calls ``tick()``; tests drive it the same way with a fake client.
+The client itself notices a dead or hung server and a cancel the server ignores (it kills it after
+a grace period): all of those arrive here as ``error`` events.
 
     idle --start--> loading --progress(diffusion)--> running --result--> done
                        \\________________\\______error / backend died--> error
@@ -9,22 +11,20 @@ a ``bpy.app.timers`` poller) calls ``tick()``; tests drive it the same way with 
 """
 from __future__ import annotations
 
-import os
 import tempfile
-import time
 from pathlib import Path
 
 from . import backend_link, setup_check
 
 IDLE, LOADING, RUNNING, DONE, ERROR, CANCELLED = "idle", "loading", "running", "done", "error", "cancelled"
 BUSY_STATES = (LOADING, RUNNING)
-CANCEL_GRACE_S = 10.0  # a backend that ignores cancel this long is stopped (and restarts next job)
 LOG_PATH = Path(tempfile.gettempdir()) / "blender_mdm_backend.log"
 
 
-def default_client_factory(python_exe: str, backend_root: str, log_path: str, env: dict):
+def default_client_factory(python_exe: str, backend_root: str, log_path: str):
+    """The real client; it runs ``python -m backend.serve`` with PYTHONPATH = backend_root."""
     client_mod = backend_link.load("service.client")
-    return client_mod.BackendClient(python_exe, backend_root, log_path=log_path, env=env)
+    return client_mod.BackendClient(python_exe, backend_root, log_path=log_path)
 
 
 class Controller:
@@ -38,7 +38,7 @@ class Controller:
         self.state, self.op, self.job = IDLE, None, None
         self.phase, self.step, self.total = "", 0, 0
         self.message, self.result_path, self.info = "", None, {}
-        self._cancel_at = None
+        self.cancel_requested = False
 
     # ---- queries for the UI ------------------------------------------------------------------
     @property
@@ -68,8 +68,7 @@ class Controller:
         if self.client is not None and self._client_python != python:
             self.stop_backend()
         if self.client is None:
-            env = backend_link.server_env(dict(os.environ))
-            self.client = self.client_factory(python, str(backend_link.backend_root().parent), str(LOG_PATH), env)
+            self.client = self.client_factory(python, str(backend_link.backend_root().parent), str(LOG_PATH))
             self._client_python = python
         return self.client
 
@@ -100,23 +99,18 @@ class Controller:
             elif kind == "error":
                 self._fail(event.get("code", "error"), event.get("message", "unknown backend error"))
             if not self.busy:
-                return self.state
-        if self._cancel_at is not None and time.monotonic() - self._cancel_at > CANCEL_GRACE_S:
-            self.stop_backend()
-            self.state, self.message = CANCELLED, "Cancelled (the backend was stopped; it restarts on the next job)"
-        elif not self.client.alive:
-            self._fail("backend_died", f"the backend process exited; see its log {LOG_PATH}")
+                break
         return self.state
 
     def _fail(self, code: str, message: str) -> None:
-        if code == "cancelled" or self._cancel_at is not None:
+        if code == "cancelled" or self.cancel_requested:
             self.state, self.message = CANCELLED, "Cancelled"
         else:
-            self.state, self.message = ERROR, message
+            self.state, self.message = ERROR, f"{message} (backend log: {LOG_PATH})" if code.startswith("backend_") else message
 
     def cancel(self) -> None:
-        if self.busy and self._cancel_at is None:
-            self._cancel_at = time.monotonic()
+        if self.busy and not self.cancel_requested:
+            self.cancel_requested = True
             self.client.cancel(self.job)
 
     def run_blocking(self, op: str, params: dict, settings: setup_check.Settings, progress=None) -> dict:
@@ -127,11 +121,15 @@ class Controller:
         client = self.ensure_client(settings)
         self.reset()
         self.op = op
+        errors = backend_link.load("errors")
         try:
             result = client.request(op, params, progress=progress)
         except Exception as exc:
-            self.state, self.message = ERROR, getattr(exc, "message", str(exc))
-            raise
+            code, message = getattr(exc, "code", None), getattr(exc, "message", None)
+            if code is None or message is None:
+                raise  # a bug, not a backend report: keep the traceback
+            self._fail(code, message)
+            raise errors.BackendError(self.message, code=code) from None
         self.state, self.message = DONE, "Done"
         self.result_path, self.info = result.get("result_path"), result.get("info") or {}
         return result

@@ -56,6 +56,14 @@ def scene(addon):
     ctl.client_factory = controller.default_client_factory
 
 
+class FakeClientError(Exception):
+    """Like the real client's BackendClientError: ``code`` + ``message``."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
 class FakeClient:
     """Speaks the client contract of docs/DESIGN.md. ``plan`` is the list of events one job emits
     (one per poll); ``result_path`` fills the result event."""
@@ -64,8 +72,8 @@ class FakeClient:
         self.alive, self.submitted, self.cancelled, self.stopped, self.starts = False, [], [], False, 0
         self.result_path, self.error, self.steps, self._queue = None, None, 5, []
 
-    def connect(self, python_exe, backend_root, log_path=None, env=None):
-        self.python_exe, self.backend_root, self.env = python_exe, backend_root, env
+    def connect(self, python_exe, backend_root, log_path=None):
+        self.python_exe, self.backend_root = python_exe, backend_root
         self.alive, self.starts = True, self.starts + 1
         return self
 
@@ -87,8 +95,15 @@ class FakeClient:
         self._queue = self._plan(job)
         return job
 
+    def die(self):
+        """The server crashed: like the real client, report backend_died for the job in flight."""
+        self.alive = False
+        job = self._queue[0]["job"] if self._queue else None
+        self._queue = [{"event": "error", "job": job, "code": "backend_died",
+                        "message": "the backend process exited (exit code -9) while running 'generate'"}]
+
     def poll(self):
-        return [self._queue.pop(0)] if self._queue and self.alive else []
+        return [self._queue.pop(0)] if self._queue else []
 
     def cancel(self, job):
         self.cancelled.append(job)
@@ -103,8 +118,7 @@ class FakeClient:
             elif event["event"] == "result":
                 return event
             elif event["event"] == "error":
-                from blender_mdm_addon import backend_link
-                raise backend_link.load("errors").BackendError(event["message"], code=event["code"])
+                raise FakeClientError(event["code"], event["message"])
         raise AssertionError(f"fake job {job} ended without a result")
 
     def stop(self):
