@@ -58,3 +58,72 @@ def write_result(path: Path, num_samples: int = 2, num_frames: int = 60, lengths
              fps=np.float32(20.0), rest_joints=rest.astype(np.float32), parents=SMPL_PARENTS,
              fit_error=np.zeros((num_samples, num_frames), np.float32), recipe=np.array(json.dumps(recipe)))
     return path
+
+
+class FakeClientError(Exception):
+    """Like the real client's BackendClientError: ``code`` + ``message``."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+class FakeClient:
+    """Speaks the client contract of docs/DESIGN.md. ``plan`` is the list of events one job emits
+    (one per poll); ``result_path`` fills the result event."""
+
+    def __init__(self):
+        self.alive, self.submitted, self.cancelled, self.stopped, self.starts = False, [], [], False, 0
+        self.result_path, self.error, self.steps, self._queue = None, None, 5, []
+
+    def connect(self, python_exe, backend_root, log_path=None):
+        self.python_exe, self.backend_root = python_exe, backend_root
+        self.alive, self.starts = True, self.starts + 1
+        return self
+
+    def _plan(self, job):
+        events = [{"event": "progress", "job": job, "phase": "load", "step": 0, "total": 0}]
+        events += [{"event": "progress", "job": job, "phase": "diffusion", "step": i, "total": self.steps}
+                   for i in range(1, self.steps + 1)]
+        if self.error:
+            events.append({"event": "error", "job": job, **self.error})
+        else:
+            events.append({"event": "result", "job": job, "result_path": self.result_path, "info": {}})
+        return events
+
+    def submit(self, op, params):
+        job = f"job{len(self.submitted) + 1}"
+        if not self.alive:  # like the real client: submit restarts a dead server
+            self.alive, self.starts = True, self.starts + 1
+        self.submitted.append((op, params))
+        self._queue = self._plan(job)
+        return job
+
+    def die(self):
+        """The server crashed: like the real client, report backend_died for the job in flight."""
+        self.alive = False
+        job = self._queue[0]["job"] if self._queue else None
+        self._queue = [{"event": "error", "job": job, "code": "backend_died",
+                        "message": "the backend process exited (exit code -9) while running 'generate'"}]
+
+    def poll(self):
+        return [self._queue.pop(0)] if self._queue else []
+
+    def cancel(self, job):
+        self.cancelled.append(job)
+        self._queue = [{"event": "error", "job": job, "code": "cancelled", "message": "cancelled by the user"}]
+
+    def request(self, op, params, progress=None, timeout=None):
+        job = self.submit(op, params)
+        while self._queue:
+            event = self._queue.pop(0)
+            if event["event"] == "progress" and progress:
+                progress(event)
+            elif event["event"] == "result":
+                return event
+            elif event["event"] == "error":
+                raise FakeClientError(event["code"], event["message"])
+        raise AssertionError(f"fake job {job} ended without a result")
+
+    def stop(self):
+        self.stopped, self.alive = True, False

@@ -1,5 +1,5 @@
 """Fixtures for tests inside real Blender (the ``bpy`` module): the add-on enabled through Blender's
-add-on manager, a clean scene per test, and a scriptable fake backend client."""
+add-on manager, a clean scene per test, and the scriptable fake backend client (addon_helpers)."""
 from __future__ import annotations
 
 import sys
@@ -31,6 +31,7 @@ def addon():
 @pytest.fixture
 def fake(scene):
     """The fake backend client the controller gets (restarted like a real one after stop())."""
+    from addon_helpers import FakeClient
     from blender_mdm_addon import controller
     client = FakeClient()
     controller.CONTROLLER.client_factory = client.connect
@@ -54,72 +55,3 @@ def scene(addon):
     ctl.stop_backend()
     ctl.reset()
     ctl.client_factory = controller.default_client_factory
-
-
-class FakeClientError(Exception):
-    """Like the real client's BackendClientError: ``code`` + ``message``."""
-
-    def __init__(self, code, message):
-        super().__init__(message)
-        self.code, self.message = code, message
-
-
-class FakeClient:
-    """Speaks the client contract of docs/DESIGN.md. ``plan`` is the list of events one job emits
-    (one per poll); ``result_path`` fills the result event."""
-
-    def __init__(self):
-        self.alive, self.submitted, self.cancelled, self.stopped, self.starts = False, [], [], False, 0
-        self.result_path, self.error, self.steps, self._queue = None, None, 5, []
-
-    def connect(self, python_exe, backend_root, log_path=None):
-        self.python_exe, self.backend_root = python_exe, backend_root
-        self.alive, self.starts = True, self.starts + 1
-        return self
-
-    def _plan(self, job):
-        events = [{"event": "progress", "job": job, "phase": "load", "step": 0, "total": 0}]
-        events += [{"event": "progress", "job": job, "phase": "diffusion", "step": i, "total": self.steps}
-                   for i in range(1, self.steps + 1)]
-        if self.error:
-            events.append({"event": "error", "job": job, **self.error})
-        else:
-            events.append({"event": "result", "job": job, "result_path": self.result_path, "info": {}})
-        return events
-
-    def submit(self, op, params):
-        job = f"job{len(self.submitted) + 1}"
-        if not self.alive:  # like the real client: submit restarts a dead server
-            self.alive, self.starts = True, self.starts + 1
-        self.submitted.append((op, params))
-        self._queue = self._plan(job)
-        return job
-
-    def die(self):
-        """The server crashed: like the real client, report backend_died for the job in flight."""
-        self.alive = False
-        job = self._queue[0]["job"] if self._queue else None
-        self._queue = [{"event": "error", "job": job, "code": "backend_died",
-                        "message": "the backend process exited (exit code -9) while running 'generate'"}]
-
-    def poll(self):
-        return [self._queue.pop(0)] if self._queue else []
-
-    def cancel(self, job):
-        self.cancelled.append(job)
-        self._queue = [{"event": "error", "job": job, "code": "cancelled", "message": "cancelled by the user"}]
-
-    def request(self, op, params, progress=None, timeout=None):
-        job = self.submit(op, params)
-        while self._queue:
-            event = self._queue.pop(0)
-            if event["event"] == "progress" and progress:
-                progress(event)
-            elif event["event"] == "result":
-                return event
-            elif event["event"] == "error":
-                raise FakeClientError(event["code"], event["message"])
-        raise AssertionError(f"fake job {job} ended without a result")
-
-    def stop(self):
-        self.stopped, self.alive = True, False

@@ -1,0 +1,99 @@
+"""Generate (or key a result file) without a window; the same operator the panel uses.
+
+    blender --background [scene.blend] --python <addon>/headless.py -- --prompt "a person jumps" \
+        --seconds 3 --seed 1 --num-samples 2 --save out.blend
+    blender -b --python <addon>/headless.py -- --result motion.npz --fps 30 --save out.blend
+    python <addon>/headless.py -- ...            # the same, with bpy installed as a Python module
+
+Backend settings default to the add-on preferences; --python/--model-dir/... override them for
+this run. Prints one JSON line ``MDM_RESULT {...}`` (rig, actions, frame range) for scripts.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import bpy
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    argv = argv[argv.index("--") + 1:] if "--" in argv else []
+    p = argparse.ArgumentParser(prog="headless.py", description=__doc__.splitlines()[0])
+    p.add_argument("--prompt", help="text prompt (generate)")
+    p.add_argument("--result", help="key this result .npz instead of generating")
+    p.add_argument("--seconds", type=float, default=4.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--guidance", type=float, default=2.5)
+    p.add_argument("--steps", type=int, default=0, help="diffusion steps (0 = the model's own)")
+    p.add_argument("--num-samples", type=int, default=1)
+    p.add_argument("--output", default="ARMATURE", choices=("ARMATURE", "ARMATURE_MESH", "VERTEX"))
+    p.add_argument("--target", default="NEW", choices=("NEW", "SELECTED"))
+    p.add_argument("--start-frame", type=int, default=1)
+    p.add_argument("--fps", type=float, help="set the scene frame rate first (default: keep the scene's)")
+    p.add_argument("--python", help="backend python executable")
+    p.add_argument("--model-dir", help="MDM checkpoint folder (empty: embedded demo model)")
+    p.add_argument("--text-encoder-dir")
+    p.add_argument("--smpl-dir")
+    p.add_argument("--device", choices=("auto", "cuda", "cpu"))
+    p.add_argument("--save", help="write the .blend here")
+    args = p.parse_args(argv)
+    if bool(args.prompt) == bool(args.result):
+        p.error("give exactly one of --prompt or --result")
+    return args
+
+
+def ensure_addon() -> str:
+    """The add-on's module name: already enabled (installed extension), else enabled from here."""
+    import addon_utils
+    for module in addon_utils.modules():
+        if module.__name__.endswith(("blender_mdm", "blender_mdm_addon")) and getattr(module, "bl_info", None):
+            if addon_utils.check(module.__name__)[1]:
+                return module.__name__
+    here = Path(__file__).resolve().parent
+    if str(here.parent) not in sys.path:
+        sys.path.insert(0, str(here.parent))
+    if addon_utils.enable(here.name, default_set=True, handle_error=None) is None:
+        raise SystemExit(f"error: could not enable the add-on from {here}")
+    return here.name
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    name = ensure_addon()
+    prefs = bpy.context.preferences.addons[name].preferences
+    for arg, pref in (("python", "python_exe"), ("model_dir", "model_dir"),
+                      ("text_encoder_dir", "text_encoder_dir"), ("smpl_dir", "smpl_dir"), ("device", "device")):
+        if getattr(args, arg) is not None:
+            setattr(prefs, pref, getattr(args, arg))
+    scene = bpy.context.scene
+    if args.fps:
+        scene.render.fps, scene.render.fps_base = round(args.fps), round(args.fps) / args.fps
+    before = set(bpy.data.actions)
+    try:
+        if args.result:
+            bpy.ops.mdm.import_result(filepath=str(Path(args.result).resolve()), output=args.output,
+                                      target=args.target, start_frame=args.start_frame)
+        else:
+            bpy.ops.mdm.generate(prompt=args.prompt, seconds=args.seconds, seed=args.seed, guidance=args.guidance,
+                                 steps=args.steps, num_samples=args.num_samples, output=args.output,
+                                 target=args.target, start_frame=args.start_frame, blocking=True)
+    except RuntimeError as exc:  # the operator's report: already a user-facing message
+        print(f"error: {str(exc).strip().removeprefix('Error: ')}", file=sys.stderr)
+        return 2
+    actions = [a for a in bpy.data.actions if a not in before]
+    rig = bpy.context.view_layer.objects.active
+    summary = {"rig": rig.name if rig else None, "actions": [a.name for a in actions],
+               "frame_range": list(actions[0]["mdm_frame_range"]) if actions else None, "fps": scene.render.fps}
+    if args.save:
+        bpy.ops.wm.save_as_mainfile(filepath=str(Path(args.save).resolve()))
+        summary["saved"] = str(Path(args.save).resolve())
+    print("MDM_RESULT " + json.dumps(summary), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    code = main(sys.argv)
+    if code:
+        sys.exit(code)
