@@ -31,3 +31,16 @@ def test_legacy_bl_info_matches():
     info = bl_info()
     assert ".".join(map(str, info["version"])) == __version__
     assert info["blender"] == (4, 2, 0) and info["location"] == "3D View > Sidebar > MDM"
+
+
+def test_blenders_own_validator_accepts_the_manifest():
+    import subprocess
+    import sys
+
+    import pytest
+    spec = __import__("importlib.util").util.find_spec("bpy")
+    validators = sorted(Path(spec.origin).parent.glob("*/scripts/addons_core/bl_pkg/cli/blender_ext.py")) if spec else []
+    if not validators:
+        pytest.skip("needs the bpy module (it ships Blender's extension validator)")
+    proc = subprocess.run([sys.executable, str(validators[0]), "validate", str(ADDON)], capture_output=True, text=True)
+    assert proc.returncode == 0 and "Success" in proc.stdout, proc.stdout + proc.stderr
