@@ -42,15 +42,16 @@ def sample_name(recipe: dict, k: int, num_samples: int) -> str:
     return f"{name} #{k + 1}" if num_samples > 1 else name
 
 
-def _store_recipe(action, recipe: dict, k: int, batch: str, frames) -> None:
+def _store_recipe(block, recipe: dict, k: int, batch: str, first: int, last: int) -> None:
+    """The recipe as custom properties on an action (or a vertex-animated object)."""
     for key in RECIPE_KEYS:
         value = recipe.get(key)
         if value is not None:
-            action[f"mdm_{key}"] = value if isinstance(value, (int, float, str)) else str(value)
-    action["mdm_sample"] = k
-    action["mdm_batch"] = batch
-    action["mdm_frame_range"] = [int(frames[0]), int(frames[-1])]
-    action["mdm_recipe"] = json.dumps(recipe, sort_keys=True, default=str)
+            block[f"mdm_{key}"] = value if isinstance(value, (int, float, str)) else str(value)
+    block["mdm_sample"] = k
+    block["mdm_batch"] = batch
+    block["mdm_frame_range"] = [int(first), int(last)]
+    block["mdm_recipe"] = json.dumps(recipe, sort_keys=True, default=str)
 
 
 def import_result(context, result: MotionResult, options: ImportOptions) -> Imported:
@@ -87,7 +88,7 @@ def import_result(context, result: MotionResult, options: ImportOptions) -> Impo
             tracks = keying.bone_tracks(result.poses[k, :n], result.trans[k, :n], result.rest_joints, binding,
                                         result.fps, fps, options.start_frame)
             action = keying.write_action(target, sample_name(recipe, k, result.num_samples), binding, tracks)
-            _store_recipe(action, recipe, k, batch, tracks.frames)
+            _store_recipe(action, recipe, k, batch, tracks.frames[0], tracks.frames[-1])
             action.use_fake_user = True  # unpicked samples must survive save/reload
             out.actions.append(action)
         keying.assign_action(target, out.actions[0])
@@ -95,5 +96,13 @@ def import_result(context, result: MotionResult, options: ImportOptions) -> Impo
         if options.output == 'ARMATURE_MESH':
             out.meshes.append(mesh.create_skinned_mesh(context, body, target, binding, result))
     else:
-        out.meshes = mesh.create_vertex_animation(context, body, result, recipe, options.start_frame, fps)
+        names = [sample_name(recipe, k, result.num_samples) for k in range(result.num_samples)]
+        out.meshes = mesh.create_vertex_animation(context, body, result, names, options.start_frame, fps)
+        for k, obj in enumerate(out.meshes):
+            n = keying.resample.resampled_length(int(result.lengths[k]), result.fps, fps)
+            _store_recipe(obj, recipe, k, batch, options.start_frame, options.start_frame + n - 1)
+        for other in context.selected_objects:
+            other.select_set(False)
+        out.meshes[0].select_set(True)
+        context.view_layer.objects.active = out.meshes[0]
     return out

@@ -209,14 +209,25 @@ class MDM_OT_randomize_seed(bpy.types.Operator):
 
 
 class MDM_OT_pick_sample(bpy.types.Operator):
-    """Make this sample the active action of the rig"""
+    """Show this sample: the rig's active action, or the visible vertex-animated mesh"""
     bl_idname = "mdm.pick_sample"
     bl_label = "Pick Sample"
     bl_options = {'REGISTER', 'UNDO'}
 
-    action: StringProperty(name="Action")
+    action: StringProperty(name="Action", description="sample action to assign to the active rig")
+    object: StringProperty(name="Object", description="vertex-animated sample object to show")
 
     def execute(self, context):
+        if self.object:
+            chosen = bpy.data.objects.get(self.object)
+            if chosen is None or "mdm_batch" not in chosen:
+                self.report({'ERROR'}, f"no MDM sample object named '{self.object}'")
+                return {'CANCELLED'}
+            for obj in bpy.data.objects:
+                if obj.get("mdm_batch") == chosen["mdm_batch"]:
+                    obj.hide_viewport = obj.hide_render = obj != chosen
+            context.view_layer.objects.active = chosen
+            return {'FINISHED'}
         obj, action = context.active_object, bpy.data.actions.get(self.action)
         if obj is None or action is None:
             self.report({'ERROR'}, f"no active object or no action named '{self.action}'")

@@ -21,23 +21,33 @@ def _draw_status(layout, ctl) -> None:
         layout.label(text=text, icon='LINKED' if ctl.backend_alive else 'UNLINKED')
 
 
-def _draw_samples(layout, context) -> None:
+def _batch_of(context):
+    """(samples, current, kind) of the active rig's action batch or vertex-animated mesh batch."""
     obj = context.active_object
-    anim = getattr(obj, "animation_data", None)
+    if obj is None:
+        return [], None, ""
+    if "mdm_batch" in obj:  # vertex animation: one object per sample
+        batch = obj["mdm_batch"]
+        return [o for o in bpy.data.objects if o.get("mdm_batch") == batch], obj, "object"
+    anim = obj.animation_data
     current = anim.action if anim is not None else None
     if current is None or "mdm_batch" not in current:
-        return
+        return [], None, ""
     batch = current["mdm_batch"]
-    samples = sorted((a for a in bpy.data.actions if a.get("mdm_batch") == batch), key=lambda a: a.get("mdm_sample", 0))
+    return [a for a in bpy.data.actions if a.get("mdm_batch") == batch], current, "action"
+
+
+def _draw_samples(layout, context) -> None:
+    samples, current, kind = _batch_of(context)
     if len(samples) < 2:
         return
     box = layout.box()
-    box.label(text="Samples", icon='ACTION')
+    box.label(text="Samples", icon='ACTION' if kind == "action" else 'MESH_DATA')
     col = box.column(align=True)
-    for action in samples:
-        op = col.operator("mdm.pick_sample", text=action.name, depress=action == current,
-                          icon='RADIOBUT_ON' if action == current else 'RADIOBUT_OFF')
-        op.action = action.name
+    for block in sorted(samples, key=lambda b: b.get("mdm_sample", 0)):
+        op = col.operator("mdm.pick_sample", text=block.name, depress=block == current,
+                          icon='RADIOBUT_ON' if block == current else 'RADIOBUT_OFF')
+        setattr(op, kind, block.name)
 
 
 def draw_panel(layout, context) -> None:
@@ -68,8 +78,8 @@ def draw_panel(layout, context) -> None:
         op = layout.operator("mdm.generate", icon='PLAY')
         for name in properties.GENERATION_PROPS:
             setattr(op, name, getattr(settings, name))
-        if ctl.state in _STATE_ICONS and ctl.message:
-            layout.label(text=ctl.message, icon=_STATE_ICONS[ctl.state])
+        if ctl.state in _STATE_ICONS and ctl.message:  # first line only: details are in the report
+            layout.label(text=ctl.message.splitlines()[0], icon=_STATE_ICONS[ctl.state])
     _draw_samples(layout, context)
 
 

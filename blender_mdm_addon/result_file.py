@@ -26,6 +26,7 @@ class MotionResult:
     rest_joints: np.ndarray  # [24, 3] rest skeleton the poses were fitted on
     parents: np.ndarray      # [24]
     fps: float               # 20.0 for MDM
+    betas: np.ndarray | None = None          # [K, B] body shape the fit used
     joints_fitted: np.ndarray | None = None  # [K, T, 24, 3] FK of the fit (tests compare against it)
     vertices: np.ndarray | None = None       # [K, T, V, 3] optional SMPL mesh animation
     recipe: dict = field(default_factory=dict)
@@ -94,4 +95,5 @@ def load_result(path: str | Path) -> MotionResult:
             raise bad("'recipe' is not JSON") from None
     return MotionResult(path=path, poses=poses, trans=trans, lengths=lengths, rest_joints=rest,
                         parents=parents, fps=fps, joints_fitted=optional("joints_fitted"),
+                        betas=np.asarray(arrays["betas"], np.float64).reshape(k, -1) if "betas" in arrays else None,
                         vertices=optional("vertices"), recipe=recipe if isinstance(recipe, dict) else {})

@@ -62,7 +62,8 @@ def resolve_smpl_file(settings: Settings) -> Path | None:
     for name in SMPL_FILE_NAMES:
         if (folder / name).is_file():
             return folder / name
-    found = sorted(folder.glob("*.pkl")) + sorted(folder.glob("*.npz")) if folder.is_dir() else []
+    found = [p for p in sorted(folder.iterdir()) if p.suffix in (".pkl", ".npz")
+             and ("smpl" in p.name.lower() or "basicmodel" in p.name.lower())] if folder.is_dir() else []
     return found[0] if found else None
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from backend.motion.skeleton import HML_TARGET_BONE_LENGTHS, SMPL_PARENTS
-from backend.motion.smpl_skeleton import posed_joints
+from backend.motion.quaternion import axis_angle_to_matrix
+from backend.motion.smpl_skeleton import forward_kinematics, posed_joints
 
 # T-pose bone directions (y-up, facing +z, left = +x) of SMPL joints 1..23 from their parents.
 _TPOSE_DIRS = {1: (1, -0.3, 0), 2: (-1, -0.3, 0), 3: (0, 1, 0), 4: (0, -1, 0), 5: (0, -1, 0), 6: (0, 1, 0),
@@ -43,8 +44,32 @@ def smooth_motion(num_frames: int, seed: int, amplitude: float = 0.5) -> tuple[n
     return poses, trans
 
 
+def synthetic_body(rest: np.ndarray, num_vertices: int = 6890, seed: int = 0):
+    """An SMPL-sized stand-in mesh (no SMPL data): vertices scattered along the bones, each weighted
+    between its bone's joint and that joint's parent, random triangles. Returns (v [V, 3], faces, weights [V, 24])."""
+    rng = np.random.default_rng(seed)
+    joint = rng.integers(1, 24, num_vertices)
+    parent = SMPL_PARENTS[joint]
+    along = rng.uniform(0, 1, num_vertices)[:, None]
+    v = rest[parent] * (1 - along) + rest[joint] * along + rng.normal(0, 0.03, (num_vertices, 3))
+    weights = np.zeros((num_vertices, 24))
+    weights[np.arange(num_vertices), joint] = along[:, 0]
+    weights[np.arange(num_vertices), parent] += 1 - along[:, 0]
+    faces = np.stack([np.arange(num_vertices - 2), np.arange(1, num_vertices - 1), np.arange(2, num_vertices)], -1)
+    return v, faces[: 2 * num_vertices - 4 : 1][: num_vertices - 2], weights
+
+
+def lbs(v_rest: np.ndarray, weights: np.ndarray, poses: np.ndarray, trans: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """Linear blend skinning reference: [T, V, 3] canonical frame."""
+    joints, rot = forward_kinematics(axis_angle_to_matrix(poses), trans, rest)          # [T, 24, 3], [T, 24, 3, 3]
+    local = v_rest[None, :, None, :] - rest[None, None]                                  # [1, V, 24, 3]
+    per_joint = np.einsum("tjab,tvjb->tvja", rot, np.broadcast_to(local, (len(poses),) + local.shape[1:])) + joints[:, None]
+    return np.einsum("vj,tvja->tva", weights, per_joint)
+
+
 def write_result(path: Path, num_samples: int = 2, num_frames: int = 60, lengths=None,
-                 rest: np.ndarray | None = None, seed: int = 0, prompt: str = "a person waves") -> Path:
+                 rest: np.ndarray | None = None, seed: int = 0, prompt: str = "a person waves",
+                 body=None) -> Path:
     rest = tpose_rest_joints() if rest is None else rest
     motions = [smooth_motion(num_frames, seed + k) for k in range(num_samples)]
     poses = np.stack([m[0] for m in motions]).astype(np.float32)
@@ -56,7 +81,9 @@ def write_result(path: Path, num_samples: int = 2, num_frames: int = 60, lengths
     np.savez(path, poses=poses, trans=trans, betas=np.zeros((num_samples, 10), np.float32),
              joints=joints_fitted[:, :, :22], joints_fitted=joints_fitted, lengths=lengths.astype(np.int64),
              fps=np.float32(20.0), rest_joints=rest.astype(np.float32), parents=SMPL_PARENTS,
-             fit_error=np.zeros((num_samples, num_frames), np.float32), recipe=np.array(json.dumps(recipe)))
+             fit_error=np.zeros((num_samples, num_frames), np.float32), recipe=np.array(json.dumps(recipe)),
+             **({} if body is None else {"vertices": np.stack([lbs(body[0], body[2], p.astype(float), t.astype(float), rest)
+                                                               for p, t in zip(poses, trans)]).astype(np.float32)}))
     return path
 
 
