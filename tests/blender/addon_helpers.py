@@ -1,5 +1,7 @@
-"""Synthetic results for the add-on tests: a SMPL-like T-pose skeleton (HumanML3D bone lengths, no
-SMPL data), smooth random poses, and the result .npz the backend would write for them."""
+"""Helpers for the add-on tests: a SMPL-like T-pose skeleton (HumanML3D bone lengths, no SMPL data),
+smooth random poses and the result .npz the backend would write for them, an SMPL-sized stand-in
+mesh with an LBS reference, the evaluated-joint / reference-joint comparison, and a fake backend
+client that speaks the client contract of docs/DESIGN.md."""
 from __future__ import annotations
 
 import json
@@ -7,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.motion.skeleton import HML_TARGET_BONE_LENGTHS, SMPL_PARENTS
+from backend.motion import quaternion as Q
 from backend.motion.quaternion import axis_angle_to_matrix
+from backend.motion.resample import resampled_length, source_positions
+from backend.motion.skeleton import HML_TARGET_BONE_LENGTHS, SMPL_PARENTS
 from backend.motion.smpl_skeleton import forward_kinematics, posed_joints
 
 # T-pose bone directions (y-up, facing +z, left = +x) of SMPL joints 1..23 from their parents.
@@ -16,6 +20,40 @@ _TPOSE_DIRS = {1: (1, -0.3, 0), 2: (-1, -0.3, 0), 3: (0, 1, 0), 4: (0, -1, 0), 5
                7: (0, -1, 0), 8: (0, -1, 0), 9: (0, 1, 0), 10: (0, -0.5, 1), 11: (0, -0.5, 1), 12: (0, 1, 0),
                13: (1, 0.5, 0), 14: (-1, 0.5, 0), 15: (0, 1, 0.2), 16: (1, 0, 0), 17: (-1, 0, 0),
                18: (1, 0, 0), 19: (-1, 0, 0), 20: (1, 0, 0), 21: (-1, 0, 0), 22: (1, 0, 0), 23: (-1, 0, 0)}
+
+
+Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # (x, y, z) -> (x, -z, y)
+NAMES = ("pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",
+         "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head",
+         "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist")
+
+
+def evaluated_joints(obj, frame: int, bone_names=NAMES) -> np.ndarray:
+    """World positions [22, 3] of the bone heads after frame_set (what the viewport shows)."""
+    import bpy
+    bpy.context.scene.frame_set(frame)
+    ev = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    mw = np.array(ev.matrix_world)
+    heads = np.array([ev.pose.bones[name].head[:] for name in bone_names])
+    return heads @ mw[:3, :3].T + mw[:3, 3]
+
+
+def reference_joints(result_path, k: int, scene_fps: float) -> np.ndarray:
+    """The fitted joints at each scene frame's time, independently of the add-on: exact frames
+    from joints_fitted, in-between ones by FK of slerped SMPL rotations (z-up, world)."""
+    data = np.load(result_path)
+    n = int(data["lengths"][k])
+    poses, trans, rest = data["poses"][k, :n].astype(float), data["trans"][k, :n].astype(float), data["rest_joints"]
+    pos = source_positions(resampled_length(n, 20.0, scene_fps), 20.0, scene_fps)
+    lo = np.floor(pos + 1e-9).astype(int)
+    hi, frac = np.minimum(lo + 1, n - 1), pos - lo
+    q = Q.axis_angle_to_quat(poses)
+    q_t = Q.slerp(q[lo], q[hi], frac[:, None, None])
+    t_t = trans[lo] * (1 - frac[:, None]) + trans[hi] * frac[:, None]
+    joints = posed_joints(Q.quat_to_axis_angle(q_t), t_t, rest.astype(float))
+    exact = np.isclose(frac, 0.0)
+    joints[exact] = data["joints_fitted"][k, lo[exact]]
+    return joints[:, :22] @ Z_UP.T
 
 
 def tpose_rest_joints(pelvis_height: float = 0.93) -> np.ndarray:

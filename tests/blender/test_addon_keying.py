@@ -4,44 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from addon_helpers import tpose_rest_joints, write_result
+from addon_helpers import NAMES, evaluated_joints, reference_joints, tpose_rest_joints, write_result
 
 import bpy
-from backend.motion import quaternion as Q
-from backend.motion.resample import resampled_length, source_positions
-from backend.motion.smpl_skeleton import posed_joints
-
-Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # (x, y, z) -> (x, -z, y)
-NAMES = ("pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",
-         "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head",
-         "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist")
-
-
-def evaluated_joints(obj, frame: int, bone_names=NAMES) -> np.ndarray:
-    """World positions [22, 3] of the bone heads after frame_set (what the viewport shows)."""
-    bpy.context.scene.frame_set(frame)
-    ev = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
-    mw = np.array(ev.matrix_world)
-    heads = np.array([ev.pose.bones[name].head[:] for name in bone_names])
-    return heads @ mw[:3, :3].T + mw[:3, 3]
-
-
-def reference_joints(result_path, k: int, scene_fps: float) -> np.ndarray:
-    """The fitted joints at each scene frame's time, independently of the add-on: exact frames
-    from joints_fitted, in-between ones by FK of slerped SMPL rotations (z-up, world)."""
-    data = np.load(result_path)
-    n = int(data["lengths"][k])
-    poses, trans, rest = data["poses"][k, :n].astype(float), data["trans"][k, :n].astype(float), data["rest_joints"]
-    pos = source_positions(resampled_length(n, 20.0, scene_fps), 20.0, scene_fps)
-    lo = np.floor(pos + 1e-9).astype(int)
-    hi, frac = np.minimum(lo + 1, n - 1), pos - lo
-    q = Q.axis_angle_to_quat(poses)
-    q_t = Q.slerp(q[lo], q[hi], frac[:, None, None])
-    t_t = trans[lo] * (1 - frac[:, None]) + trans[hi] * frac[:, None]
-    joints = posed_joints(Q.quat_to_axis_angle(q_t), t_t, rest.astype(float))
-    exact = np.isclose(frac, 0.0)
-    joints[exact] = data["joints_fitted"][k, lo[exact]]
-    return joints[:, :22] @ Z_UP.T
 
 
 @pytest.mark.parametrize("fps", [20, 24, 30])
