@@ -94,13 +94,16 @@ class Controller:
                 self.phase, self.step, self.total = event.get("phase", ""), event.get("step", 0), event.get("total", 0)
                 self.state = RUNNING if self.phase in ("diffusion", "fit") else LOADING
             elif kind == "result":
-                self.state, self.result_path, self.info = DONE, event.get("result_path"), event.get("info") or {}
-                self.message = "Backend ready (model loaded)" if self.op == "load_model" else "Done"
+                self._finish(event)
             elif kind == "error":
                 self._fail(event.get("code", "error"), event.get("message", "unknown backend error"))
             if not self.busy:
                 break
         return self.state
+
+    def _finish(self, event: dict) -> None:
+        self.state, self.result_path, self.info = DONE, event.get("result_path"), event.get("info") or {}
+        self.message = "Backend ready (model loaded)" if self.op == "load_model" else "Done"
 
     def _fail(self, code: str, message: str) -> None:
         if code == "cancelled" or self.cancel_requested:
@@ -130,8 +133,7 @@ class Controller:
                 raise  # a bug, not a backend report: keep the traceback
             self._fail(code, message)
             raise errors.BackendError(self.message, code=code) from None
-        self.state, self.message = DONE, "Done"
-        self.result_path, self.info = result.get("result_path"), result.get("info") or {}
+        self._finish(result)
         return result
 
     def stop_backend(self) -> None:
