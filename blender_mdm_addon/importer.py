@@ -64,6 +64,9 @@ def import_result(context, result: MotionResult, options: ImportOptions) -> Impo
     target = None
     if options.target == 'SELECTED':
         target = bpy.data.objects.get(options.target_name) if options.target_name else context.active_object
+        if options.target_name and target is None:
+            raise errors.InputError(f"the target rig '{options.target_name}' was deleted while generating; "
+                                    "select an SMPL rig or choose target 'new SMPL rig' and generate again")
         binding = rig.bind_armature(target, result.rest_joints)
     body = None
     if options.output != 'ARMATURE':

@@ -56,8 +56,8 @@ def _channel_factory(action, obj):
         slot = action.slots.new(id_type='OBJECT', name=obj.name)
         strip = action.layers.new("Layer").strips.new(type='KEYFRAME')
         bag = strip.channelbag(slot, ensure=True)
-        return slot, lambda path, index, group: bag.fcurves.new(path, index=index, group_name=group)
-    return None, lambda path, index, group: action.fcurves.new(path, index=index, action_group=group)
+        return lambda path, index, group: bag.fcurves.new(path, index=index, group_name=group)
+    return lambda path, index, group: action.fcurves.new(path, index=index, action_group=group)
 
 
 def _write_curve(fcurve, frames: np.ndarray, values: np.ndarray) -> None:
@@ -72,7 +72,7 @@ def _write_curve(fcurve, frames: np.ndarray, values: np.ndarray) -> None:
 def write_action(obj, name: str, binding, tracks: BoneTracks):
     """A new action on ``obj`` holding ``tracks`` (not assigned; see ``assign_action``)."""
     action = bpy.data.actions.new(name)
-    slot, new_curve = _channel_factory(action, obj)
+    new_curve = _channel_factory(action, obj)
     for j, bone in enumerate(binding.bone_names):
         if bone is None:
             continue

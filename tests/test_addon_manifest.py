@@ -38,9 +38,7 @@ def test_blenders_own_validator_accepts_the_manifest():
     import sys
 
     import pytest
-    spec = __import__("importlib.util").util.find_spec("bpy")
-    validators = sorted(Path(spec.origin).parent.glob("*/scripts/addons_core/bl_pkg/cli/blender_ext.py")) if spec else []
-    if not validators:
-        pytest.skip("needs the bpy module (it ships Blender's extension validator)")
-    proc = subprocess.run([sys.executable, str(validators[0]), "validate", str(ADDON)], capture_output=True, text=True)
+    bpy = pytest.importorskip("bpy", reason="needs the bpy module (it ships Blender's extension validator)")
+    cli = Path(bpy.utils.system_resource('SCRIPTS')) / "addons_core" / "bl_pkg" / "cli" / "blender_ext.py"
+    proc = subprocess.run([sys.executable, str(cli), "validate", str(ADDON)], capture_output=True, text=True)
     assert proc.returncode == 0 and "Success" in proc.stdout, proc.stdout + proc.stderr
