@@ -347,6 +347,8 @@ class BackendClient:
         if job in self._internal:
             if terminal:
                 self._internal.discard(job)
+                if kind == "error" and event.get("code") != "cancelled":
+                    log.warning("backend refused an internal request: %s", event)
             return
         if job not in self._jobs:
             log.debug("backend event for no pending job: %s", event)

@@ -165,7 +165,7 @@ _SAMPLING = {
     "seed": (0, _int(0, MAX_SEED)),
     "num_samples": (1, _int(1, MAX_SAMPLES)),
     "guidance": (2.5, _float(0.0, MAX_GUIDANCE)),
-    "steps": (None, lambda n, v: None if v is None else _int(1, MAX_STEPS)(n, v)),
+    "steps": (None, lambda n, v: None if v is None else _int(2, MAX_STEPS)(n, v)),  # null = the model's own
     "fit": (False, _bool),
 }
 SCHEMAS: dict[str, dict[str, tuple[Any, Callable]]] = {

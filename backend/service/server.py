@@ -41,12 +41,18 @@ class Job:
         self._server = server
         self._cancel = threading.Event()
         self.cancel_reason = "cancelled by the user"
+        self.step = self.total = 0       # last diffusion step reported
+        self.step_at_cancel: int | None = None
 
     def progress(self, phase: str, step: int, total: int) -> None:
+        if phase == "diffusion":
+            self.step, self.total = int(step), int(total)
         self._server.emit(protocol.progress_event(self.id, phase, int(step), int(total)))
 
     def cancel(self, reason: str = "cancelled by the user") -> None:
         self.cancel_reason = reason
+        if self.step_at_cancel is None:
+            self.step_at_cancel = self.step
         self._cancel.set()
 
     def cancelled(self) -> bool:
@@ -301,8 +307,11 @@ class Server:
             info["seconds"] = round(time.perf_counter() - job.started, 4)
             return protocol.result_event(job.id, path, info)
         except Cancelled:  # raised by the pipeline or by us; say why it was cancelled
-            log.info("job %r (%s) cancelled", job.id, job.op)
-            return protocol.error_event(job.id, Cancelled.code, job.cancel_reason)
+            log.info("job %r (%s) cancelled at diffusion step %d/%d", job.id, job.op, job.step, job.total)
+            event = protocol.error_event(job.id, Cancelled.code, job.cancel_reason)
+            event.update(step=job.step, total=job.total,
+                         steps_after_cancel=job.step - (job.step_at_cancel if job.step_at_cancel is not None else job.step))
+            return event
         except BackendError as exc:
             log.info("job %r (%s) failed: %s: %s", job.id, job.op, exc.code, exc.message)
             return protocol.error_event(job.id, exc.code, exc.message)
