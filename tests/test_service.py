@@ -74,6 +74,26 @@ def test_generate_reports_every_step_and_writes_the_shared_result_format(client,
     np.testing.assert_allclose(joints, expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("mode", ["in_between", "upper_body"])
+def test_edit_keeps_everything_outside_the_range(client, tiny, mode, tmp_path):
+    source = client.request("generate", {**tiny, "prompt": "a person walks", "seconds": 2.0, "steps": 4}, timeout=60)
+    with np.load(source["result_path"]) as data:
+        np.savez(tmp_path / "known.npz", features=data["features"][0])  # [40, 263], as the add-on would send
+        known = data["features"][0]
+    out = client.request("edit", {**tiny, "input_path": str(tmp_path / "known.npz"), "mode": mode,
+                                  "edit_start": 10, "edit_end": 30, "prompt": "a person jumps", "steps": 4,
+                                  "num_samples": 2}, timeout=60)
+    with np.load(out["result_path"]) as data:
+        edited = data["features"]
+    assert edited.shape == (2, 40, 263) and out["info"]["recipe"]["edit_start"] == 10
+    outside = np.r_[0:10, 30:40]
+    np.testing.assert_allclose(edited[:, outside], np.broadcast_to(known[outside], (2, 20, 263)), atol=1e-4)
+    from backend.motion.skeleton import lower_body_feature_mask
+    changed = np.abs(edited[:, 10:30] - known[10:30]).max(axis=(0, 1)) > 1e-3  # [263] per feature
+    kept_inside = lower_body_feature_mask() if mode == "upper_body" else np.zeros(263, bool)
+    assert not changed[kept_inside].any() and changed[~kept_inside].mean() > 0.5
+
+
 def test_cancel_stops_within_one_step_and_the_model_stays_loaded(client, tiny):
     client.request("load_model", tiny, timeout=60)
     before = client.request("hello")["info"]
