@@ -1,6 +1,6 @@
 """The service loop: read requests on one thread, run jobs one at a time on a worker thread.
 
-The reading thread answers control ops (hello, cancel, shutdown) and every malformed request at once,
+The reading thread answers control ops (hello, ping, cancel, shutdown) and every malformed request at once,
 even while a job runs; a job op that arrives while another job runs is refused with ``busy`` (no
 queue: the client always knows what the server is doing). Jobs report progress, can be cancelled
 between diffusion steps, and any exception inside one becomes an ``error`` event. Results travel as
@@ -219,6 +219,9 @@ class Server:
         try:
             if request.op == "hello":
                 self.emit(protocol.result_event(request.job, None, self.capabilities(request.params)))
+            elif request.op == "ping":
+                current = self.current
+                self.emit(protocol.result_event(request.job, None, {"busy": None if current is None else current.id}))
             elif request.op == "cancel":
                 self.emit(protocol.result_event(request.job, None, self.cancel(request.params["job"])))
             elif request.op == "shutdown":
@@ -334,9 +337,14 @@ class Server:
         import numpy as np
         self.result_count += 1
         path = os.path.join(self.result_dir, f"result-{self.result_count:06d}.npz")
-        with open(path + ".part", "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(path + ".part", path)
+        try:
+            with open(path + ".part", "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(path + ".part", path)
+        except OSError as exc:
+            _remove(path + ".part")
+            raise BackendError(f"cannot write the result into {self.result_dir}: {exc.strerror or exc}; "
+                               "free some disk space in the temp folder", code="io_error") from None
         self.results.append(path)
         while len(self.results) > self.keep_results:
             _remove(self.results.popleft())
