@@ -3,7 +3,7 @@
 The server runs in its own Python (the backend's venv, never Blender's). A reader thread turns its
 stdout into a queue, so ``poll()`` never blocks the UI thread; ``request()`` is the blocking path for
 ``blender --background``. The client notices a server that died (exit code) or hangs (silent while a
-job runs, even to pings), reports ``backend_died`` / ``backend_hung`` for the job in flight, and
+job runs, and no answer to a ping), reports ``backend_died`` / ``backend_hung`` for the job in flight, and
 starts a fresh server on the next request. This file must keep working when copied or loaded under
 another package name: no imports from the backend package.
 
@@ -54,6 +54,7 @@ class _Job:
     def __init__(self, op: str):
         self.op = op
         self.cancel_deadline: float | None = None
+        self.abandoned = False  # a blocking request gave up on it: its events are swallowed
 
 
 class BackendClient:
@@ -62,7 +63,7 @@ class BackendClient:
 
     def __init__(self, python_exe: str, backend_root: str, log_path: str | None = None,
                  env: dict | None = None, server_args: tuple[str, ...] = (),
-                 start_timeout: float = 60.0, hang_timeout: float = 60.0, ping_interval: float = 5.0,
+                 start_timeout: float = 60.0, hang_timeout: float = 30.0, ping_interval: float = 5.0,
                  cancel_grace: float = 20.0):
         self.python_exe, self.backend_root = str(python_exe), os.path.abspath(str(backend_root))
         self.log_path, self.env, self.server_args = log_path, dict(env or {}), tuple(server_args)
@@ -78,7 +79,8 @@ class BackendClient:
         self._jobs: dict[object, _Job] = {}      # submitted, no result/error yet
         self._internal: set = set()              # our own pings/cancels: answers are swallowed
         self._ids = itertools.count(1)
-        self._started_at = self._last_heard = self._last_ping = 0.0
+        self._started_at = self._last_heard = 0.0
+        self._ping_sent: float | None = None     # an unanswered ping, sent at this time
         self._readers: list[threading.Thread] = []
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=30)
         self._stale_dirs: list[str] = []
@@ -222,7 +224,7 @@ class BackendClient:
         self.restarts += 1
         self._stderr_tail.clear()
         self._started_at = self._last_heard = time.monotonic()
-        self._last_ping = 0.0
+        self._ping_sent = None
         self._readers = [
             threading.Thread(target=self._read_events, args=(proc.stdout, self._generation), daemon=True,
                              name="mdm-backend-events"),
@@ -329,35 +331,37 @@ class BackendClient:
 
     def _forget(self, job) -> None:
         with self._lock:
-            if self._jobs.pop(job, None) is not None:
-                self._internal.add(job)  # its late events are dropped
+            if job in self._jobs:  # kept until it ends (cancel escalation still applies), but silent
+                self._jobs[job].abandoned = True
 
     def _dispatch(self, event: dict, out: list[dict]) -> None:
         self._last_heard = time.monotonic()
+        self._ping_sent = None  # any line proves the server's reading thread is alive
         kind, job = event.get("event"), event.get("job")
         if kind == "ready":
             self.server_info = event
             if event.get("protocol") != PROTOCOL_VERSION:
-                self._fail_all(out, "protocol_mismatch", f"the backend speaks protocol {event.get('protocol')}, "
-                               f"this add-on needs {PROTOCOL_VERSION}: install matching add-on and backend versions")
-                self._kill()
-                self._proc = None
+                self._kill_and_fail(out, "protocol_mismatch", f"the backend speaks protocol {event.get('protocol')}, "
+                                    f"this add-on needs {PROTOCOL_VERSION}: install matching add-on and backend versions")
             return
         terminal = kind in ("result", "error")
         if job in self._internal:
             if terminal:
                 self._internal.discard(job)
+                if kind == "error" and event.get("code") != "cancelled":
+                    log.warning("backend refused an internal request: %s", event)
             return
         if job not in self._jobs:
             log.debug("backend event for no pending job: %s", event)
             return
-        if terminal:
-            del self._jobs[job]
-        out.append(event)
+        state = self._jobs.pop(job) if terminal else self._jobs[job]
+        if not state.abandoned:
+            out.append(event)
 
     def _fail_all(self, out: list[dict], code: str, message: str) -> None:
         for job, state in self._jobs.items():
-            out.append(_error(job, code, message.replace("{op}", state.op)))
+            if not state.abandoned:
+                out.append(_error(job, code, message.replace("{op}", state.op)))
         self._jobs.clear()
         self._internal.clear()
 
@@ -409,13 +413,12 @@ class BackendClient:
         elif self.server_info is None and now - self._started_at > self.start_timeout:
             self._kill_and_fail(out, "backend_start_failed", f"the backend did not start within {self.start_timeout:.0f} s. "
                                 f"Its last output:\n{self.log_tail()}")
-        elif self.server_info is not None and now - self._last_heard > self.hang_timeout:
-            self._kill_and_fail(out, "backend_hung", f"the backend stopped answering for {self.hang_timeout:.0f} s "
+        elif self._ping_sent is not None and now - self._ping_sent > self.hang_timeout:
+            self._kill_and_fail(out, "backend_hung", f"the backend did not answer a ping for {self.hang_timeout:.0f} s "
                                 "while running '{op}'; it was killed and will be restarted on the next request")
-        elif (self.server_info is not None and now - self._last_heard > self.ping_interval
-              and now - self._last_ping > self.ping_interval):
-            self._last_ping = now
-            self._send_internal("hello", {})
+        elif self.server_info is not None and self._ping_sent is None and now - self._last_heard > self.ping_interval:
+            self._ping_sent = now  # silent for a while (loading?): ask the reading thread, it answers at once
+            self._send_internal("ping", {})
 
     def _kill_and_fail(self, out: list[dict], code: str, message: str) -> None:
         self._fail_all(out, code, message)

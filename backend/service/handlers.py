@@ -13,26 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DeviceError, InputError
-
-FPS = 20.0
+from ..errors import InputError
+from ..motion.hml_codec import FPS
 
 
 def resolve_device(device: str) -> str:
-    """"auto" -> "cuda" when torch sees a GPU, else "cpu"; "cuda" without a GPU -> DeviceError."""
-    if device == "cpu":
-        return "cpu"
-    try:
-        import torch
-        has_cuda = torch.cuda.is_available()
-    except ImportError:
-        has_cuda = False
-    if device == "auto":
-        return "cuda" if has_cuda else "cpu"
-    if not has_cuda:
-        raise DeviceError("device 'cuda' was requested but no CUDA GPU is usable by this backend's torch; "
-                          "choose 'auto' or 'cpu' in the preferences")
-    return "cuda"
+    """"auto" -> "cuda" or "cpu" (the cache key must name the real device); DeviceError if unusable."""
+    from ..mdm.pipeline import resolve_device as pipeline_device
+    return str(pipeline_device(device))
 
 
 def load_generator(model_dir: str | None, device: str, text_encoder_dir: str | None):
@@ -73,18 +61,26 @@ def _fit_arrays(joints: np.ndarray, lengths: np.ndarray, params: dict, job) -> d
     return arrays
 
 
-def _generation_arrays(result, extra_recipe: dict) -> dict:
-    recipe = {**result.recipe, **extra_recipe}
-    return {"joints": np.asarray(result.joints, np.float32),
-            "features": np.asarray(result.features, np.float32),
-            "lengths": np.asarray(result.lengths, np.int64),
-            "fps": np.float32(FPS),
-            "recipe": np.array(json.dumps(recipe))}
-
-
 def load_model(params: dict, job):
     model, cached = _model(params, job)
     return None, _model_info(model, cached)
+
+
+def _finish(result, params: dict, job, model, cached: bool, t0: float, t1: float, t2: float):
+    """GenerationResult -> (result arrays incl. the fit when asked, info)."""
+    result.recipe["fit"] = params["fit"]
+    arrays = result.to_arrays()
+    if params["fit"]:
+        arrays.update(_fit_arrays(arrays["joints"], arrays["lengths"], params, job))
+    t3 = time.perf_counter()
+    info = {**_model_info(model, cached), "recipe": result.recipe, "shape": list(arrays["joints"].shape),
+            "lengths": arrays["lengths"].tolist(),
+            "timings": {"load": round(t1 - t0, 4), "diffusion": round(t2 - t1, 4), "fit": round(t3 - t2, 4)}}
+    return arrays, info
+
+
+def _diffusion_progress(job):
+    return lambda step, total: job.progress("diffusion", step, total)
 
 
 def generate(params: dict, job):
@@ -93,57 +89,93 @@ def generate(params: dict, job):
     t1 = time.perf_counter()
     result = model.generate(params["prompt"], params["seconds"], params["seed"],
                             num_samples=params["num_samples"], guidance=params["guidance"],
-                            steps=params["steps"], progress=lambda s, n: job.progress("diffusion", s, n),
-                            cancel=job.cancelled)
-    t2 = time.perf_counter()
-    arrays = _generation_arrays(result, {"fit": params["fit"]})
-    if params["fit"]:
-        arrays.update(_fit_arrays(arrays["joints"], arrays["lengths"], params, job))
-    t3 = time.perf_counter()
-    info = {**_model_info(model, cached), "recipe": json.loads(str(arrays["recipe"])),
-            "shape": list(arrays["joints"].shape), "lengths": arrays["lengths"].tolist(),
-            "timings": {"load": round(t1 - t0, 4), "diffusion": round(t2 - t1, 4), "fit": round(t3 - t2, 4)}}
-    return arrays, info
+                            steps=params["steps"], progress=_diffusion_progress(job), cancel=job.cancelled)
+    return _finish(result, params, job, model, cached, t0, t1, time.perf_counter())
+
+
+def _edit_mask(mode: str, start: int, end: int, n_samples: int, n_frames: int) -> np.ndarray:
+    """[K, T, 263] bool, True = keep the known value: everything outside [start, end); inside it,
+    nothing (in_between) or the root, legs and foot contacts (upper_body)."""
+    from ..mdm.sampler import frame_ranges_mask, upper_body_mask
+    mask = frame_ranges_mask(n_frames, [(start, end)], n_samples)
+    if mode == "upper_body":
+        mask[:, start:end] = upper_body_mask(end - start, n_samples)
+    return mask
+
+
+def _load_features(path: str) -> np.ndarray:
+    """Known motion [K, T, 263] (de-normalised HumanML3D features at 20 fps) from a .npy or from
+    the 'features' array of a .npz (e.g. an earlier result)."""
+    array = _load_arrays(path, "features")["features"]
+    if array.ndim == 2:
+        array = array[None]
+    if array.ndim != 3 or array.shape[2] != 263 or 0 in array.shape:
+        raise InputError(f"{path}: features must have shape [T, 263] or [K, T, 263], got {list(array.shape)}")
+    return array
 
 
 def edit(params: dict, job):
-    raise InputError("edit is not available in this backend yet")
+    """Inpainting on the user's motion: frames [edit_start, edit_end) of the input are regenerated
+    (all of them, or only the upper body), every other value is kept exactly."""
+    features = _load_features(params["input_path"])
+    n_frames = features.shape[1]
+    start, end = params["edit_start"], params["edit_end"]
+    if end > n_frames:
+        raise InputError(f"edit range {start}..{end} goes past the {n_frames} frames of {params['input_path']}")
+    if features.shape[0] == 1:
+        features = np.repeat(features, params["num_samples"], axis=0)
+    elif features.shape[0] != params["num_samples"]:
+        raise InputError(f"{params['input_path']} holds {features.shape[0]} motions but num_samples is "
+                         f"{params['num_samples']}; give one motion or exactly num_samples")
+    t0 = time.perf_counter()
+    model, cached = _model(params, job)
+    t1 = time.perf_counter()
+    known = model.normalizer.normalize(features).astype(np.float32)
+    mask = _edit_mask(params["mode"], start, end, features.shape[0], n_frames)
+    result = model.edit(known, mask, params["prompt"], seed=params["seed"], guidance=params["guidance"],
+                        steps=params["steps"], progress=_diffusion_progress(job), cancel=job.cancelled)
+    result.recipe.update(mode=params["mode"], edit_start=start, edit_end=end)
+    return _finish(result, params, job, model, cached, t0, t1, time.perf_counter())
 
 
-def _load_joints(path: str) -> tuple[np.ndarray, np.ndarray]:
-    """joints [K, T, 22, 3] float32 and lengths [K] from a .npy ([T,22,3] or [K,T,22,3]) or a .npz
-    with a 'joints' array (and optionally 'lengths')."""
+def _load_arrays(path: str, main: str, optional: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """The array of a .npy (as ``main``), or ``main`` plus any ``optional`` arrays of a .npz;
+    float32 and finite, with clear errors for anything else."""
     try:
         with np.load(path, allow_pickle=False) as data:
             if isinstance(data, np.lib.npyio.NpzFile):
-                if "joints" not in data.files:
-                    raise InputError(f"{path}: no 'joints' array inside (found {', '.join(data.files) or 'none'})")
-                joints = data["joints"]
-                lengths = data["lengths"] if "lengths" in data.files else None
+                if main not in data.files:
+                    raise InputError(f"{path}: no '{main}' array inside (found {', '.join(data.files) or 'nothing'})")
+                arrays = {key: data[key] for key in (main, *optional) if key in data.files}
             else:
-                joints, lengths = data, None
+                arrays = {main: data}
     except InputError:
         raise
     except Exception as exc:  # not a numpy file, truncated, pickled objects
-        raise InputError(f"{path}: cannot read joints ({type(exc).__name__}: {str(exc)[:120]}); "
-                         "write them with numpy.save or numpy.savez") from None
-    if isinstance(joints, np.lib.npyio.NpzFile):
-        joints = None
-    if joints is None or joints.dtype.kind not in "fiu":
-        raise InputError(f"{path}: joints must be a numeric array")
+        raise InputError(f"{path}: cannot read '{main}' ({type(exc).__name__}: {str(exc)[:120]}); "
+                         "write it with numpy.save or numpy.savez") from None
+    for key, array in arrays.items():
+        if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiu":
+            raise InputError(f"{path}: '{key}' must be a numeric array")
+        arrays[key] = array = array.astype(np.float32)
+        if not np.isfinite(array).all():
+            raise InputError(f"{path}: '{key}' contains NaN or infinite values")
+    return arrays
+
+
+def _load_joints(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """joints [K, T, 22, 3] and lengths [K] from a .npy ([T, 22, 3] or [K, T, 22, 3]) or a .npz with
+    'joints' (and optionally 'lengths', e.g. an earlier result)."""
+    arrays = _load_arrays(path, "joints", ("lengths",))
+    joints = arrays["joints"]
     if joints.ndim == 3:
         joints = joints[None]
-    if joints.ndim != 4 or joints.shape[2:] != (22, 3) or joints.shape[1] < 1:
+    if joints.ndim != 4 or joints.shape[2:] != (22, 3) or 0 in joints.shape:
         raise InputError(f"{path}: joints must have shape [T, 22, 3] or [K, T, 22, 3], got {list(joints.shape)}")
-    joints = joints.astype(np.float32)
-    if not np.isfinite(joints).all():
-        raise InputError(f"{path}: joints contain NaN or infinite values")
     k, t = joints.shape[:2]
-    if lengths is None:
-        lengths = np.full(k, t, np.int64)
-    lengths = np.asarray(lengths)
-    if lengths.shape != (k,) or lengths.dtype.kind not in "iu" or (lengths < 1).any() or (lengths > t).any():
-        raise InputError(f"{path}: 'lengths' must be {k} integers in 1..{t}")
+    lengths = arrays.get("lengths", np.full(k, t))
+    if lengths.shape != (k,) or (lengths != np.round(lengths)).any() or (lengths < 1).any() or (lengths > t).any():
+        raise InputError(f"{path}: 'lengths' must be {k} whole numbers in 1..{t}")
     return joints, lengths.astype(np.int64)
 
 

@@ -30,7 +30,7 @@ MAX_SEED = 2**32 - 1
 DEVICES = ("auto", "cpu", "cuda")
 EDIT_MODES = ("in_between", "upper_body")
 
-CONTROL_OPS = ("hello", "cancel", "shutdown")       # answered at once, even while a job runs
+CONTROL_OPS = ("hello", "ping", "cancel", "shutdown")       # answered at once, even while a job runs
 JOB_OPS = ("load_model", "generate", "edit", "fit")  # run one at a time on the worker
 OPS = CONTROL_OPS + JOB_OPS
 
@@ -165,11 +165,12 @@ _SAMPLING = {
     "seed": (0, _int(0, MAX_SEED)),
     "num_samples": (1, _int(1, MAX_SAMPLES)),
     "guidance": (2.5, _float(0.0, MAX_GUIDANCE)),
-    "steps": (None, lambda n, v: None if v is None else _int(1, MAX_STEPS)(n, v)),
+    "steps": (None, lambda n, v: None if v is None else _int(2, MAX_STEPS)(n, v)),  # null = the model's own
     "fit": (False, _bool),
 }
 SCHEMAS: dict[str, dict[str, tuple[Any, Callable]]] = {
     "hello": {"protocol": (None, lambda n, v: None if v is None else _int(0, 2**31)(n, v))},
+    "ping": {},                           # liveness check: answered at once, touches nothing
     "cancel": {"job": (None, _job_ref)},  # null = whatever is running
     "shutdown": {},
     "load_model": dict(_MODEL),

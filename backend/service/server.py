@@ -1,6 +1,6 @@
 """The service loop: read requests on one thread, run jobs one at a time on a worker thread.
 
-The reading thread answers control ops (hello, cancel, shutdown) and every malformed request at once,
+The reading thread answers control ops (hello, ping, cancel, shutdown) and every malformed request at once,
 even while a job runs; a job op that arrives while another job runs is refused with ``busy`` (no
 queue: the client always knows what the server is doing). Jobs report progress, can be cancelled
 between diffusion steps, and any exception inside one becomes an ``error`` event. Results travel as
@@ -41,12 +41,18 @@ class Job:
         self._server = server
         self._cancel = threading.Event()
         self.cancel_reason = "cancelled by the user"
+        self.step = self.total = 0       # last diffusion step reported
+        self.step_at_cancel: int | None = None
 
     def progress(self, phase: str, step: int, total: int) -> None:
+        if phase == "diffusion":
+            self.step, self.total = int(step), int(total)
         self._server.emit(protocol.progress_event(self.id, phase, int(step), int(total)))
 
     def cancel(self, reason: str = "cancelled by the user") -> None:
         self.cancel_reason = reason
+        if self.step_at_cancel is None:
+            self.step_at_cancel = self.step
         self._cancel.set()
 
     def cancelled(self) -> bool:
@@ -213,6 +219,9 @@ class Server:
         try:
             if request.op == "hello":
                 self.emit(protocol.result_event(request.job, None, self.capabilities(request.params)))
+            elif request.op == "ping":
+                current = self.current
+                self.emit(protocol.result_event(request.job, None, {"busy": None if current is None else current.id}))
             elif request.op == "cancel":
                 self.emit(protocol.result_event(request.job, None, self.cancel(request.params["job"])))
             elif request.op == "shutdown":
@@ -301,8 +310,11 @@ class Server:
             info["seconds"] = round(time.perf_counter() - job.started, 4)
             return protocol.result_event(job.id, path, info)
         except Cancelled:  # raised by the pipeline or by us; say why it was cancelled
-            log.info("job %r (%s) cancelled", job.id, job.op)
-            return protocol.error_event(job.id, Cancelled.code, job.cancel_reason)
+            log.info("job %r (%s) cancelled at diffusion step %d/%d", job.id, job.op, job.step, job.total)
+            event = protocol.error_event(job.id, Cancelled.code, job.cancel_reason)
+            event.update(step=job.step, total=job.total,
+                         steps_after_cancel=job.step - (job.step_at_cancel if job.step_at_cancel is not None else job.step))
+            return event
         except BackendError as exc:
             log.info("job %r (%s) failed: %s: %s", job.id, job.op, exc.code, exc.message)
             return protocol.error_event(job.id, exc.code, exc.message)
@@ -325,9 +337,14 @@ class Server:
         import numpy as np
         self.result_count += 1
         path = os.path.join(self.result_dir, f"result-{self.result_count:06d}.npz")
-        with open(path + ".part", "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(path + ".part", path)
+        try:
+            with open(path + ".part", "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(path + ".part", path)
+        except OSError as exc:
+            _remove(path + ".part")
+            raise BackendError(f"cannot write the result into {self.result_dir}: {exc.strerror or exc}; "
+                               "free some disk space in the temp folder", code="io_error") from None
         self.results.append(path)
         while len(self.results) > self.keep_results:
             _remove(self.results.popleft())
