@@ -48,9 +48,8 @@ def load_body(smpl_dir: str) -> Body:
         raise errors.SMPLFileError(
             f"no SMPL model file in {smpl_dir or backend_link.default_smpl_dir()}: mesh output needs "
             "SMPL_NEUTRAL.pkl (smpl.is.tue.mpg.de) there, or choose output 'Armature'")
-    model = backend_link.load("fitting.smpl_file").load_smpl_file(path)
-    return Body(path, np.asarray(model.v_template, np.float64), np.asarray(model.faces, np.int64),
-                np.asarray(model.weights, np.float64), getattr(model, "shapedirs", None))
+    model = backend_link.load("fitting.smpl_file").load_smpl(path)  # SMPLFileError names what is wrong
+    return Body(path, model.v_template, model.faces, model.weights, model.shapedirs)
 
 
 def check_vertices(result: MotionResult, body: Body) -> None:

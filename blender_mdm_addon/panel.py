@@ -12,8 +12,9 @@ from . import controller, preferences, properties, setup_check
 _STATE_ICONS = {controller.DONE: 'CHECKMARK', controller.ERROR: 'ERROR', controller.CANCELLED: 'CANCEL'}
 
 
-def _draw_status(layout, ctl) -> None:
-    blocking = [c for c in setup_check.check_setup(preferences.current_settings()) if not c.ok and not c.optional]
+def _draw_status(layout, ctl, wants_mesh: bool) -> None:
+    blocking = [c for c in setup_check.check_setup(preferences.current_settings())
+                if not c.ok and (not c.optional or wants_mesh)]
     for check in blocking:
         layout.label(text=check.message, icon='ERROR')
     if not blocking and not ctl.busy:
@@ -53,7 +54,7 @@ def _draw_samples(layout, context) -> None:
 def draw_panel(layout, context) -> None:
     ctl = controller.CONTROLLER
     settings = context.scene.mdm
-    _draw_status(layout, ctl)
+    _draw_status(layout, ctl, wants_mesh=settings.output != 'ARMATURE')
 
     col = layout.column()
     col.enabled = not ctl.busy

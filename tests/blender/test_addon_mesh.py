@@ -1,6 +1,6 @@
 """Mesh output: the skinned mesh deforms like SMPL's linear blend skinning, and the vertex-animation
-cache replays the result's vertices at the scene frame rate. A synthetic SMPL-sized body stands in
-for the user's SMPL file (none is in the repository)."""
+cache replays the result's vertices at the scene frame rate. A synthetic SMPL file stands in for the
+user's (no SMPL data is in the repository)."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,17 +8,29 @@ import pytest
 from addon_helpers import lbs, synthetic_body, tpose_rest_joints, write_result
 
 import bpy
-from blender_mdm_addon import mesh
+from backend.motion.skeleton import SMPL_PARENTS
 
 Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 
 
 @pytest.fixture
-def body(monkeypatch, tmp_path):
-    v, faces, weights = synthetic_body(tpose_rest_joints(), num_vertices=2000)
-    fake = mesh.Body(tmp_path / "SMPL_SYNTH.npz", v, faces, weights)
-    monkeypatch.setattr(mesh, "load_body", lambda smpl_dir: fake)
-    return v, faces, weights
+def body(tmp_path):
+    """A synthetic SMPL_NEUTRAL.npz (SMPL's keys and shapes, made-up values) in the SMPL folder, read
+    by the backend's real loader. Its first 24 vertices sit on the rest joints (J_regressor picks them)."""
+    rest = tpose_rest_joints()
+    v, faces, weights = synthetic_body(rest, num_vertices=2000)
+    v[:24] = rest
+    regressor = np.zeros((24, len(v)))
+    regressor[np.arange(24), np.arange(24)] = 1.0
+    kintree = np.stack([np.where(SMPL_PARENTS < 0, 4294967295, SMPL_PARENTS), np.arange(24)]).astype(np.int64)
+    folder = tmp_path / "smpl"
+    folder.mkdir()
+    np.savez(folder / "SMPL_NEUTRAL.npz", v_template=v, f=faces, weights=weights, J_regressor=regressor,
+             shapedirs=np.zeros((len(v), 3, 10)), posedirs=np.zeros((len(v), 3, 207)), kintree_table=kintree)
+    prefs = bpy.context.preferences.addons["blender_mdm_addon"].preferences
+    prefs.smpl_dir = str(folder)
+    yield v, faces, weights
+    prefs.smpl_dir = ""
 
 
 def evaluated_vertices(obj, frame):

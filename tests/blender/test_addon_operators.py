@@ -241,6 +241,11 @@ def test_panel_draws_in_every_state(scene, fake, modal, tmp_path):
     finally:
         prefs.python_exe = sys.executable
     assert any(e[0] == "label" and e[2] == 'ERROR' and "backend Python" in e[1] for e in log)
+    scene.mdm.output, prefs.smpl_dir = 'VERTEX', str(tmp_path)  # mesh output without an SMPL file
+    try:
+        assert any(e[0] == "label" and e[2] == 'ERROR' and "no SMPL model file" in e[1] for e in draw())
+    finally:
+        scene.mdm.output, prefs.smpl_dir = 'ARMATURE', ""
 
 
 def test_pick_sample_switches_active_action(scene, tmp_path):
