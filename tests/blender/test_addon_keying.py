@@ -102,3 +102,26 @@ def test_user_rig_with_other_axes_units_and_rolls(scene, tmp_path):
         expected = fitted @ m[:3, :3].T + m[:3, 3]
         got = evaluated_joints(rig, f, names)
         assert np.abs(got - expected).max() < 0.01
+
+
+@pytest.mark.shared
+def test_real_humanml3d_motion_lands_on_its_joints(scene, tmp_path, sample_012314):
+    """A real motion (HumanML3D 012314), fitted by the backend's numpy fitter and keyed at 30 fps:
+    the rig's evaluated joints sit on the dataset's joints (z-up) at every frame that coincides with
+    a source frame."""
+    import json
+
+    from backend.fitting.fitter import fit_joints
+    from backend.motion.skeleton import SMPL_PARENTS
+    _, joints = sample_012314
+    fit = fit_joints(joints)
+    path = tmp_path / "real.npz"
+    np.savez(path, poses=fit.poses[None], trans=fit.trans[None], rest_joints=fit.rest_joints, parents=SMPL_PARENTS,
+             lengths=np.array([len(joints)]), fps=np.float32(20.0), recipe=np.array(json.dumps({"prompt": "012314"})))
+    scene.render.fps = 30
+    assert bpy.ops.mdm.import_result(filepath=str(path)) == {'FINISHED'}
+    rig = bpy.context.active_object
+    z_up = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+    for src in range(0, len(joints), 2):  # source frame 2i is scene frame 1 + 3i at 30 fps
+        got = evaluated_joints(rig, 1 + src * 3 // 2)
+        assert np.abs(got - joints[src] @ z_up.T).max() < 0.01, f"source frame {src}"
