@@ -236,6 +236,17 @@ class MDM_OT_pick_sample(bpy.types.Operator):
         return {'FINISHED'}
 
 
+@bpy.app.handlers.persistent
+def _on_load_pre(*_args):
+    """Opening another .blend drops the modal operator: cancel its job so the panel is not stuck."""
+    global ACTIVE_MODAL
+    ctl = controller.CONTROLLER
+    if ctl.busy and ctl.op == "generate":
+        ctl.cancel()
+        ctl.reset()
+    ACTIVE_MODAL = None
+
+
 CLASSES = (MDM_OT_generate, MDM_OT_cancel, MDM_OT_backend_start, MDM_OT_backend_stop, MDM_OT_import_result,
            MDM_OT_randomize_seed, MDM_OT_pick_sample)
 
@@ -243,9 +254,12 @@ CLASSES = (MDM_OT_generate, MDM_OT_cancel, MDM_OT_backend_start, MDM_OT_backend_
 def register():
     for cls in CLASSES:
         bpy.utils.register_class(cls)
+    bpy.app.handlers.load_pre.append(_on_load_pre)
 
 
 def unregister():
+    if _on_load_pre in bpy.app.handlers.load_pre:
+        bpy.app.handlers.load_pre.remove(_on_load_pre)
     if bpy.app.timers.is_registered(_poll_until_idle):
         bpy.app.timers.unregister(_poll_until_idle)
     controller.CONTROLLER.stop_backend()

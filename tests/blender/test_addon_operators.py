@@ -41,6 +41,7 @@ def test_register_unregister_cleanly(addon):
     addon_utils.disable("blender_mdm_addon", default_set=True)
     assert not hasattr(bpy.types, "MDM_OT_generate") and not hasattr(bpy.types.Scene, "mdm")
     assert not hasattr(bpy.types, "MDM_PT_panel")
+    assert not any(h.__module__.startswith("blender_mdm_addon") for h in bpy.app.handlers.load_pre)
     private = "blender_mdm_addon.backend"
     assert not any(name == private or name.startswith(private + ".") for name in sys.modules)
     assert addon_utils.enable("blender_mdm_addon", default_set=True, handle_error=None) is not None
@@ -84,6 +85,15 @@ def test_modal_generate_cancel(scene, fake, modal, tmp_path, how):
     assert controller.CONTROLLER.state == controller.CANCELLED
     assert scene_state() == ([], [], []), "a cancelled job must not touch the scene"
     assert not bpy.ops.mdm.cancel.poll()
+
+
+def test_opening_a_file_cancels_an_orphaned_job(scene, fake, modal):
+    from blender_mdm_addon.operators import _on_load_pre
+    bpy.ops.mdm.generate(prompt="a person waves")
+    assert controller.CONTROLLER.busy
+    _on_load_pre(None)  # what bpy.app.handlers.load_pre runs when another .blend opens
+    assert fake.cancelled == ["job1"] and not controller.CONTROLLER.busy and operators.ACTIVE_MODAL is None
+    assert _on_load_pre in bpy.app.handlers.load_pre
 
 
 def test_blocking_generate_in_background(scene, fake, tmp_path, capsys):
