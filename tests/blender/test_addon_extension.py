@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from addon_helpers import write_result
 
+pytest.importorskip("bpy", reason="needs the bpy module (pip install bpy==5.0.1, or 4.2.x)")
+
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from addon_helpers import NAMES, evaluated_joints, reference_joints, tpose_rest_joints, write_result
 
-import bpy
+bpy = pytest.importorskip("bpy", reason="needs the bpy module (pip install bpy==5.0.1, or 4.2.x)")
 
 
 @pytest.mark.parametrize("fps", [20, 24, 30])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from addon_helpers import lbs, synthetic_body, tpose_rest_joints, write_result
 
-import bpy
+bpy = pytest.importorskip("bpy", reason="needs the bpy module (pip install bpy==5.0.1, or 4.2.x)")
 from backend.motion.skeleton import SMPL_PARENTS
 
 Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])

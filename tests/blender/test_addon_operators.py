@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from addon_helpers import write_result
 
-import bpy
+bpy = pytest.importorskip("bpy", reason="needs the bpy module (pip install bpy==5.0.1, or 4.2.x)")
 from blender_mdm_addon import controller, operators, panel
 
 TIMER = SimpleNamespace(type='TIMER', value='NOTHING')
