@@ -6,11 +6,12 @@ checked before the first data-block is created, so a failure leaves the scene as
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 
 import bpy
 
-from . import backend_link, keying, rig
+from . import backend_link, keying, mesh, rig
 from .result_file import MotionResult
 
 OUTPUTS = ('ARMATURE', 'ARMATURE_MESH', 'VERTEX')
@@ -62,7 +63,7 @@ def import_result(context, result: MotionResult, options: ImportOptions) -> Impo
     recipe = {**result.recipe, **{k: v for k, v in options.recipe.items() if v is not None}}
     # --- checks: nothing in the scene changes before all of these pass ---
     target = None
-    if options.target == 'SELECTED':
+    if options.target == 'SELECTED' and options.output != 'VERTEX':  # vertex animation needs no rig
         target = bpy.data.objects.get(options.target_name) if options.target_name else context.active_object
         if options.target_name and target is None:
             raise errors.InputError(f"the target rig '{options.target_name}' was deleted while generating; "
@@ -70,7 +71,6 @@ def import_result(context, result: MotionResult, options: ImportOptions) -> Impo
         binding = rig.bind_armature(target, result.rest_joints)
     body = None
     if options.output != 'ARMATURE':
-        from . import mesh
         body = mesh.load_body(options.smpl_dir)
         if options.output == 'VERTEX':
             mesh.check_vertices(result, body)
@@ -79,7 +79,7 @@ def import_result(context, result: MotionResult, options: ImportOptions) -> Impo
         bpy.ops.object.mode_set(mode='OBJECT')
     out = Imported()
     base_name = sample_name(recipe, 0, 1)
-    batch = f"{base_name}@{bpy.data.actions.__len__()}"
+    batch = f"{base_name}@{uuid.uuid4().hex[:8]}"  # groups this generation's samples for the picker
     fps = keying.scene_fps(context.scene)
     if options.output != 'VERTEX':
         if target is None:
