@@ -11,7 +11,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
-from . import backend_link, controller, importer, keying, preferences, properties, rig
+from . import backend_link, controller, importer, keying, preferences, properties, rig, setup_check
 from .result_file import load_result
 
 TIMER_INTERVAL_S = 0.1
@@ -63,7 +63,6 @@ class MDM_OT_generate(bpy.types.Operator):
                                               "steps": self.steps or None})
 
     def _params(self, settings) -> dict:
-        from . import setup_check
         smpl = setup_check.resolve_smpl_file(settings)
         return {"model_dir": settings.model_dir or None, "text_encoder_dir": settings.text_encoder_dir or None,
                 "device": settings.device, "prompt": self.prompt, "seconds": self.seconds, "seed": self.seed,
