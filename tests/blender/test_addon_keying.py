@@ -125,3 +125,20 @@ def test_real_humanml3d_motion_lands_on_its_joints(scene, tmp_path, sample_01231
     for src in range(0, len(joints), 2):  # source frame 2i is scene frame 1 + 3i at 30 fps
         got = evaluated_joints(rig, 1 + src * 3 // 2)
         assert np.abs(got - joints[src] @ z_up.T).max() < 0.01, f"source frame {src}"
+
+
+def test_rig_not_in_t_pose_is_refused_and_untouched(scene, tmp_path):
+    rest = tpose_rest_joints()
+    a_pose = rest.copy()
+    for side, chain in ((1.0, (16, 18, 20, 22)), (-1.0, (17, 19, 21, 23))):  # arms 50 degrees down
+        c, s = np.cos(np.radians(50)), np.sin(np.radians(50)) * side
+        shoulder = a_pose[chain[0]].copy()
+        for j in chain[1:]:
+            d = rest[j] - shoulder
+            a_pose[j] = shoulder + np.array([c * d[0] + s * d[1], -s * d[0] + c * d[1], d[2]])
+    rig = _user_rig(a_pose, NAMES + ("left_hand", "right_hand"), rotate_deg=0.0, scale=1.0, rolls=False)
+    path = write_result(tmp_path / "r.npz", num_samples=1, num_frames=10, rest=rest)
+    bpy.context.view_layer.objects.active = rig
+    with pytest.raises(RuntimeError, match="'UserRig' is not in SMPL's T-pose at rest: joint '(left|right)_(hand|wrist)'"):
+        bpy.ops.mdm.import_result(filepath=str(path), target='SELECTED')
+    assert rig.animation_data is None and len(bpy.data.actions) == 0
