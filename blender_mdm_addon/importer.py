@@ -47,6 +47,8 @@ def _store_recipe(block, recipe: dict, k: int, batch: str, first: int, last: int
     """The recipe as custom properties on an action (or a vertex-animated object)."""
     for key in RECIPE_KEYS:
         value = recipe.get(key)
+        if isinstance(value, int) and not -2**31 <= value < 2**31:
+            value = str(value)  # ID properties hold 32-bit ints; CLI seeds may be up to 2**63
         if value is not None:
             block[f"mdm_{key}"] = value if isinstance(value, (int, float, str)) else str(value)
     block["mdm_sample"] = k

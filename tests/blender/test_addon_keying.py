@@ -40,6 +40,17 @@ def test_recipe_names_and_samples(scene, tmp_path):
         assert a["mdm_model_id"] == "synthetic" and a["mdm_backend_version"] == "0.1.0"
         assert list(a["mdm_frame_range"]) == [1, 23]  # 19 / 20 s at 24 fps and a.use_fake_user
     assert len({a["mdm_batch"] for a in actions}) == 1
+    import json
+    assert json.loads(actions[0]["mdm_recipe"])["model_id"] == "synthetic"
+
+
+def test_big_cli_seed_is_kept(scene, tmp_path):
+    path = write_result(tmp_path / "r.npz", num_samples=1, num_frames=5)
+    data = dict(np.load(path))
+    data["recipe"] = np.array('{"prompt": "x", "seed": 9007199254740993}')
+    np.savez(path, **data)
+    assert bpy.ops.mdm.import_result(filepath=str(path)) == {'FINISHED'}
+    assert bpy.data.actions[0]["mdm_seed"] == "9007199254740993"
 
 
 def _user_rig(rest: np.ndarray, names, rotate_deg: float, scale: float, rolls: bool):
