@@ -161,6 +161,8 @@ def _sparse_to_numpy(obj: _Sparse, key: str) -> np.ndarray:
     shape = state.get("_shape", state.get("shape"))
     data = need("data", np.float64)
     if obj.fmt == "coo":
+        if isinstance(state.get("coords"), tuple) and len(state["coords"]) == 2:  # scipy >= 1.13
+            state = {**state, "row": state["coords"][0], "col": state["coords"][1]}
         row, col = need("row", np.int64), need("col", np.int64)
         shape = tuple(int(s) for s in (shape or (row.max(initial=-1) + 1, col.max(initial=-1) + 1)))
         _check_sparse(key, shape, row, col, data)
