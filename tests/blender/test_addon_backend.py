@@ -54,7 +54,8 @@ def real_backend(scene, tiny_model):
 def needs_fitting_results():
     import backend.fitting as fitting
     if not hasattr(fitting, "fit_result_arrays"):
-        pytest.skip("backend.fitting.fit_result_arrays (the service's --fit path) is not in this tree yet")
+        pytest.skip("backend.fitting does not export fit_result_arrays, which the service's --fit path "
+                    "imports (backend/service/handlers.py): generation with fit cannot run yet")
 
 
 def test_backend_start_and_stop(real_backend):
