@@ -97,6 +97,20 @@ def synthetic_body(rest: np.ndarray, num_vertices: int = 6890, seed: int = 0):
     return v, faces[: 2 * num_vertices - 4 : 1][: num_vertices - 2], weights
 
 
+def write_synthetic_smpl(path: Path, rest: np.ndarray, num_vertices: int = 2000):
+    """An .npz with SMPL's keys and shapes but made-up values (the backend's loader reads it): the
+    first 24 vertices sit on ``rest`` and J_regressor picks them. Returns (v, faces, weights)."""
+    v, faces, weights = synthetic_body(rest, num_vertices=num_vertices)
+    v[:24] = rest
+    regressor = np.zeros((24, len(v)))
+    regressor[np.arange(24), np.arange(24)] = 1.0
+    kintree = np.stack([np.where(SMPL_PARENTS < 0, 4294967295, SMPL_PARENTS), np.arange(24)]).astype(np.int64)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, v_template=v, f=faces, weights=weights, J_regressor=regressor,
+             shapedirs=np.zeros((len(v), 3, 10)), posedirs=np.zeros((len(v), 3, 207)), kintree_table=kintree)
+    return v, faces, weights
+
+
 def lbs(v_rest: np.ndarray, weights: np.ndarray, poses: np.ndarray, trans: np.ndarray, rest: np.ndarray) -> np.ndarray:
     """Linear blend skinning reference: [T, V, 3] canonical frame."""
     joints, rot = forward_kinematics(axis_angle_to_matrix(poses), trans, rest)          # [T, 24, 3], [T, 24, 3, 3]

@@ -91,3 +91,35 @@ def test_headless_script_generates(tiny_model, tmp_path):
                           capture_output=True, text=True, timeout=300, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "MDM_RESULT" in proc.stdout and (tmp_path / "j.blend").is_file()
+
+
+@pytest.mark.parametrize("output", ["VERTEX", "ARMATURE_MESH"])
+def test_mesh_outputs_with_the_real_backend(real_backend, scene, tmp_path, output):
+    """The backend fits on the user's (here: synthetic) SMPL file and, for vertex animation, sends
+    its LBS vertices; the mesh in Blender shows exactly those vertices."""
+    needs_fitting_results()
+    import numpy as np
+    from addon_helpers import tpose_rest_joints, write_synthetic_smpl
+    write_synthetic_smpl(tmp_path / "smpl" / "SMPL_NEUTRAL.npz", tpose_rest_joints())
+    bpy.context.preferences.addons["blender_mdm_addon"].preferences.smpl_dir = str(tmp_path / "smpl")
+    try:
+        scene.render.fps = 20
+        assert bpy.ops.mdm.generate(prompt="a person waves", seconds=1.0, seed=2, output=output) == {'FINISHED'}
+    finally:
+        bpy.context.preferences.addons["blender_mdm_addon"].preferences.smpl_dir = ""
+    data = np.load(real_backend.result_path)
+    body = next(o for o in scene.objects if o.type == 'MESH')
+    if output == "VERTEX":
+        assert "vertices" in data.files and not any(o.type == 'ARMATURE' for o in scene.objects)
+        expected = data["vertices"][0]
+    else:
+        from addon_helpers import lbs
+        v = np.load(tmp_path / "smpl" / "SMPL_NEUTRAL.npz")
+        expected = lbs(v["v_template"], v["weights"], data["poses"][0].astype(float), data["trans"][0].astype(float),
+                       data["rest_joints"].astype(float))
+    z_up = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+    for frame in (1, 10, 20):
+        scene.frame_set(frame)
+        ev = body.evaluated_get(bpy.context.evaluated_depsgraph_get())
+        co = np.array([ev.matrix_world @ vert.co for vert in ev.data.vertices])
+        assert np.abs(co - expected[frame - 1] @ z_up.T).max() < 2e-3, f"frame {frame}"

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from addon_helpers import lbs, synthetic_body, tpose_rest_joints, write_result
+from addon_helpers import lbs, tpose_rest_joints, write_result, write_synthetic_smpl
 
 bpy = pytest.importorskip("bpy", reason="needs the bpy module (pip install bpy==5.0.1, or 4.2.x)")
-from backend.motion.skeleton import SMPL_PARENTS
 
 Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 
@@ -17,16 +16,8 @@ Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 def body(tmp_path):
     """A synthetic SMPL_NEUTRAL.npz (SMPL's keys and shapes, made-up values) in the SMPL folder, read
     by the backend's real loader. Its first 24 vertices sit on the rest joints (J_regressor picks them)."""
-    rest = tpose_rest_joints()
-    v, faces, weights = synthetic_body(rest, num_vertices=2000)
-    v[:24] = rest
-    regressor = np.zeros((24, len(v)))
-    regressor[np.arange(24), np.arange(24)] = 1.0
-    kintree = np.stack([np.where(SMPL_PARENTS < 0, 4294967295, SMPL_PARENTS), np.arange(24)]).astype(np.int64)
     folder = tmp_path / "smpl"
-    folder.mkdir()
-    np.savez(folder / "SMPL_NEUTRAL.npz", v_template=v, f=faces, weights=weights, J_regressor=regressor,
-             shapedirs=np.zeros((len(v), 3, 10)), posedirs=np.zeros((len(v), 3, 207)), kintree_table=kintree)
+    v, faces, weights = write_synthetic_smpl(folder / "SMPL_NEUTRAL.npz", tpose_rest_joints())
     prefs = bpy.context.preferences.addons["blender_mdm_addon"].preferences
     prefs.smpl_dir = str(folder)
     yield v, faces, weights
