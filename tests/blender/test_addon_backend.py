@@ -3,6 +3,7 @@ service client) with a tiny random-weight MDM model, generates in background mod
 fitted result. Slow-ish: a server start imports torch."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,10 @@ pytestmark = pytest.mark.slow
 
 
 def backend_python() -> str:
-    """The backend environment: the repository's .venv, else this interpreter if it has torch."""
+    """The backend environment: $MDM_BACKEND_PYTHON, the repository's .venv, else this interpreter
+    if it has torch (the bpy 4.2 venv has no torch: scripts/test_blender42.sh points at .venv)."""
+    if os.environ.get("MDM_BACKEND_PYTHON"):
+        return os.environ["MDM_BACKEND_PYTHON"]
     venv = REPO / ".venv" / "bin" / "python"
     if venv.is_file():
         return str(venv)
