@@ -138,7 +138,7 @@ def _squat(s):
 
 def _sit_down(s):
     return ["[sit] down", "[sit] down on a chair", "[take] a seat", "[sit] down on a seat",
-            "[sit] on a chair", "[lower] {self} onto a chair", "[sit] down slowly"]
+            "[sit] on a chair", "[lower] {self} onto a chair", "[sit] down in a chair"]
 
 
 def _stand_up(s):
@@ -277,7 +277,7 @@ def all_single_captions(phrase: Phrase) -> set[str]:
     """Every caption the grammar can produce for one phrase."""
     out = set()
     for subject, frame, vp in product(SUBJECTS, set(SINGLE_FRAMES), verb_phrases(phrase)):
-        for poss in _possessives(subject):
+        for poss in (_possessives(subject) if "{poss}" in vp else ("",)):
             out.add(_fill(frame, subject, [vp], poss))
     return out
 
@@ -421,7 +421,7 @@ def _vp_render_index() -> dict:
         _VP_INDEX = {}
         for subject, form in product(SUBJECTS, ("3sg", "ing")):
             _VP_INDEX[(form, subject)] = {re.sub(r"\s+", " ", render(vp, form, subject).replace("{poss}", p)).strip()
-                                          for vp in vps for p in _possessives(subject)}
+                                          for vp in vps for p in (_possessives(subject) if "{poss}" in vp else ("",))}
     return _VP_INDEX
 
 

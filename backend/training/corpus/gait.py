@@ -129,8 +129,8 @@ def _foot_track(pose: B.Pose, t, side: int, start_xz, start_yaw, steps: list[_St
             pose.ankle[mask, side] = ankle
             pose.foot_yaw[mask, side] = yaw
             pose.foot_pitch[mask, side] = pitch
-            pose.ankle_contact[mask, side] = rise < 1e-3
-            pose.toe_contact[mask, side] = toe_up < 1e-3
+            pose.ankle_contact[mask, side] = rise <= 0.0
+            pose.toe_contact[mask, side] = toe_up <= 0.0
         if nxt is None:
             continue
         mask = (t >= nxt.lift) & (t < nxt.land)

@@ -178,7 +178,7 @@ def _feet(pose: B.Pose, t, phases, stances, h_takeoff: float) -> None:
             pose.foot_yaw[m, s] = yaw
             pose.foot_pitch[m, s] = pitch
             pose.toe_contact[m, s] = True
-            pose.ankle_contact[m, s] = rise < 1e-3
+            pose.ankle_contact[m, s] = rise <= 0.0
 
 
 def _trunk_and_arms(pose: B.Pose, t, phases, hops: list[Hop], style: Style, arms: str) -> None:
