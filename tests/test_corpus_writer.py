@@ -41,6 +41,11 @@ def test_layout_and_splits(corpus):
     assert sum(manifest["counts_per_family"].values()) == N
     assert all(manifest["counts_per_family"][f] >= 1 for f in FAMILY_NAMES)  # N >= number of families
     assert {c["family"] for c in manifest["clips"].values()} == set(FAMILY_NAMES)
+    actions = {"jump_forward": "jump", "walk": "locomotion", "stand": "idle", "sit_down": "sit_down", "kick": "kick"}
+    for info in manifest["clips"].values():
+        if info["family"] in actions:
+            assert info["phrases"][0]["action"] == actions[info["family"]]
+        assert len(info["phrases"]) == (2 if info["family"] == "sequence" else 1)
 
 
 def test_arrays_and_texts(corpus):

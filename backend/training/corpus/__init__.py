@@ -19,6 +19,11 @@ GENERATOR_VERSION = "1"
 FAMILY_NAMES = tuple(FAMILIES)
 
 
+def _plain(d: dict) -> dict:
+    """numpy scalars -> Python ones (the params go into JSON)."""
+    return {k: v.item() if isinstance(v, np.generic) else v for k, v in d.items()}
+
+
 def sample_family(rng: np.random.Generator) -> str:
     weights = np.array([FAMILIES[name][0] for name in FAMILY_NAMES])
     return FAMILY_NAMES[int(rng.choice(len(FAMILY_NAMES), p=weights / weights.sum()))]
@@ -36,7 +41,8 @@ def make_clip(family: str, rng: np.random.Generator, captions: int = 3) -> Clip:
         except TooLong:
             continue  # a sequence whose two parts do not fit in 196 frames: draw again
         clip.captions = sample_captions(clip.phrases, rng, captions)
-        clip.params = {"style": vars(style), "phrases": [{"action": p.action, **p.slots} for p in clip.phrases]}
+        clip.params = {"style": _plain(vars(style)),
+                       "phrases": [_plain({"action": p.action, **p.slots}) for p in clip.phrases]}
         return clip
     raise RuntimeError(f"could not fit a {family} clip into the frame limit")
 

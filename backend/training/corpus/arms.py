@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import body as B
-from .base import Phrase, State, Style, hanging_arms, stand
+from .base import Phrase, State, Style, stand
 from .curves import envelope, keyframes
 
 SIDE_INDEX = {"left": 0, "right": 1}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import body as B
-from .arms import arm_from_dirs, blend_arm
+from .arms import blend_arm
 from .base import Phrase, State, Style, forward_of, hanging_arms, left_of, stand
-from .curves import envelope, keyframes, smooth_noise
+from .curves import envelope, keyframes
 
 SIDE_INDEX = {"left": 0, "right": 1}
 

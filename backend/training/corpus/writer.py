@@ -7,7 +7,8 @@ real dataset:
     OUT/train.txt val.txt test.txt train_val.txt all.txt   ids, one per line (80 / 5 / 15 %)
     OUT/Mean.npy, OUT/Std.npy     float32 [263] statistics of the training split, std averaged per
                                   feature group as HumanML3D does
-    OUT/corpus.json               seed, generator version, counts per family, clip -> family, ...
+    OUT/corpus.json               seed, generator version, counts per family, per clip: family,
+                                  frames and what happened ("phrases": action + slots, e.g. hand)
 
 Clip i is drawn from its own generator seeded by (seed, i), and the family schedule is fixed by
 the seed, so the same seed gives byte-identical files whatever the number of workers.
@@ -93,7 +94,7 @@ def _make_one(job: tuple[int, str, int, str]) -> dict:
     np.save(out / "new_joints" / f"{cid}.npy", joints.astype(np.float32))
     (out / "texts" / f"{cid}.txt").write_text("".join(humanml_line(c) + "\n" for c in clip.captions))
     f64 = features.astype(np.float64)
-    return {"id": cid, "family": family, "frames": len(features), "captions": clip.captions,
+    return {"id": cid, "family": family, "frames": len(features), "phrases": clip.params["phrases"],
             "sum": f64.sum(0), "sumsq": (f64 ** 2).sum(0)}
 
 
@@ -185,7 +186,7 @@ def write_corpus(out_dir: str | Path, num_clips: int = 10000, seed: int = 0, wor
         "splits": {name: len(members) for name, members in split_ids.items()},
         "mean_std_from": "train split, std averaged per feature group",
         "held_out_paraphrases": list(HELD_OUT_PARAPHRASES),
-        "clips": {r["id"]: {"family": r["family"], "frames": r["frames"]} for r in results},
+        "clips": {r["id"]: {"family": r["family"], "frames": r["frames"], "phrases": r["phrases"]} for r in results},
     }
     (out / "corpus.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     if previews:
