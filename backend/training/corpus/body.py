@@ -175,27 +175,34 @@ def hip_offsets(pose: Pose) -> np.ndarray:
     return np.stack([_apply(rot, REST_OFFSETS[HIP[s]]) for s in (0, 1)], axis=1)
 
 
-def max_root_height(pose: Pose, planted_only: bool = False) -> np.ndarray:
-    """[T] highest root at which the legs reach their ankle targets within ``pose.reach``
-    (only the feet in contact with the ground when ``planted_only``; inf if there are none)."""
+LOW_FOOT = 0.15  # a swinging ankle target below this height (m) is about to land or just lifted
+
+
+def max_root_height(pose: Pose, grounded_only: bool = False) -> np.ndarray:
+    """[T] highest root at which the legs reach their ankle targets within ``pose.reach``.
+
+    With ``grounded_only`` only feet that are planted or close to the floor count (inf if none):
+    a foot high in the air (a kick) may fall short of its target instead of pulling the body down.
+    """
     hips = hip_offsets(pose) + pose.root[:, None, :]
     dxz = np.linalg.norm((pose.ankle - hips)[..., [0, 2]], axis=-1)
     reach = pose.reach[:, None] * LEG_LEN[None, :]
     vertical = np.sqrt(np.maximum(reach ** 2 - dxz ** 2, 1e-6))
     heights = pose.ankle[..., 1] + vertical - (hips[..., 1] - pose.root[:, None, 1])
-    if planted_only:
-        heights = np.where(pose.toe_contact | pose.ankle_contact, heights, np.inf)
+    if grounded_only:
+        grounded = pose.toe_contact | pose.ankle_contact | (pose.ankle[..., 1] < LOW_FOOT)
+        heights = np.where(grounded, heights, np.inf)
     return heights.min(axis=1)
 
 
 def limit_root_height(pose: Pose) -> None:
-    """Lower the root wherever a planted leg could not reach its ankle target (in place).
+    """Lower the root wherever a grounded leg could not reach its ankle target (in place).
 
-    Feet in the air may miss their targets (the IK then stretches towards them). The excess over ``max_root_height`` is dilated and then smoothed with a kernel no wider than
+    Feet high in the air may miss their targets (the IK then stretches towards them). The excess over ``max_root_height`` is dilated and then smoothed with a kernel no wider than
     the dilation, so the corrected root never exceeds the limit yet stays smooth. Airborne frames
     (ballistic flight) are left alone.
     """
-    excess = np.where(pose.airborne, 0.0, np.maximum(pose.root[:, 1] - max_root_height(pose, planted_only=True), 0.0))
+    excess = np.where(pose.airborne, 0.0, np.maximum(pose.root[:, 1] - max_root_height(pose, grounded_only=True), 0.0))
     if not excess.any():
         return
     radius = 2

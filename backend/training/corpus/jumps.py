@@ -28,7 +28,7 @@ class Hop:
     arms_up: float = 1.0        # 0..1 how far the arms go overhead on this hop (jacks: per hop)
 
 
-def _phases(hops: list[Hop], crouch_time: float, push_time: list[float], absorb_time: float,
+def _phases(hops: list[Hop], crouch_time: float, push_time: float, absorb_time: float,
             recover_time: float):
     """Phase list [(name, k, t0, t1)] and the take-off / landing times of each hop."""
     phases = [("crouch", 0, 0.0, crouch_time)]
@@ -36,8 +36,8 @@ def _phases(hops: list[Hop], crouch_time: float, push_time: list[float], absorb_
     takeoffs, landings = [], []
     for k, hop in enumerate(hops):
         if k == 0:
-            phases.append(("push", 0, t, t + push_time[0]))
-            t += push_time[0]
+            phases.append(("push", 0, t, t + push_time))
+            t += push_time
         else:
             phases.append(("ground", k, t, t + hop.ground))
             t += hop.ground
@@ -76,7 +76,7 @@ def hop_sequence(rng: np.random.Generator, style: Style, state: State, hops: lis
                                    feet_yaw[s], B.FLAT_PITCH, s)
             probe.ankle[i, s] = B.ankle_from_toe(toe, feet_yaw[s], TOE_PITCH, s)
     h_takeoff = min(float(B.max_root_height(probe).min()), h_stand + 0.1)
-    push_time = [2.0 * (h_takeoff - h_crouch) / hops[0].vy]
+    push_time = 2.0 * (h_takeoff - h_crouch) / hops[0].vy  # constant acceleration from rest to vy
     absorb_time = 2.0 * land_depth / hops[-1].vy
     phases, takeoffs, landings = _phases(hops, crouch_time, push_time, absorb_time, recover_time)
     t_end = phases[-1][3] + 0.25
@@ -84,14 +84,14 @@ def hop_sequence(rng: np.random.Generator, style: Style, state: State, hops: lis
     t = np.arange(n) / B.FPS
 
     # Horizontal root speed along the heading: 0 -> u0 (push), u_k (flight), u_k -> u_k+1 (ground),
-    # u_last -> 0 (absorb). Positions are the exact integral of this piecewise-linear speed.
-    flights = [2.0 * h.vy / B.GRAVITY for h in hops]
-    speeds = []
-    for k, hop in enumerate(hops):
-        before = push_time[0] / 2 if k == 0 else 0.0
-        after = absorb_time / 2 if k == len(hops) - 1 else 0.0
-        speeds.append(hop.advance / (flights[k] + before + after + (hops[k + 1].ground / 2 if k + 1 < len(hops) else 0.0)
-                                     + (hop.ground / 2 if k > 0 else 0.0)))
+    # u_last -> 0 (absorb); positions are the exact integral of this piecewise-linear speed. Hop k
+    # is credited with its flight, half of each neighbouring ramp, and travels ``advance``.
+    def credited_time(k: int) -> float:
+        time = 2.0 * hops[k].vy / B.GRAVITY
+        time += 0.5 * push_time if k == 0 else 0.5 * hops[k].ground
+        time += 0.5 * absorb_time if k == len(hops) - 1 else 0.5 * hops[k + 1].ground
+        return time
+    speeds = [hop.advance / credited_time(k) for k, hop in enumerate(hops)]
     height = np.full(n, h_stand)
     along = np.zeros(n)
     pos = 0.0
