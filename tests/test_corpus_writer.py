@@ -17,7 +17,7 @@ N = 26
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     out = tmp_path_factory.mktemp("corpus")
-    manifest = write_corpus(out, num_clips=N, seed=5, log=None)
+    manifest = write_corpus(out, num_clips=N, seed=5, verbose=False)
     return out, manifest
 
 
@@ -83,9 +83,9 @@ def test_round_trip_matches_the_generated_clip(corpus):
 
 def test_same_seed_same_bytes_any_worker_count(corpus, tmp_path):
     out, _ = corpus
-    write_corpus(tmp_path / "again", num_clips=N, seed=5, workers=2, log=None)
+    write_corpus(tmp_path / "again", num_clips=N, seed=5, workers=2, verbose=False)
     assert digest(tmp_path / "again") == digest(out)
-    write_corpus(tmp_path / "other", num_clips=N, seed=6, log=None)
+    write_corpus(tmp_path / "other", num_clips=N, seed=6, verbose=False)
     other = digest(tmp_path / "other")
     assert other["new_joint_vecs/000000.npy"] != digest(out)["new_joint_vecs/000000.npy"]
 

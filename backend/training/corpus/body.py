@@ -150,7 +150,8 @@ def two_bone_ik(root: np.ndarray, target: np.ndarray, l1, l2, pole: np.ndarray,
     p_norm = np.linalg.norm(p, axis=-1, keepdims=True)
     # Degenerate pole (parallel to the chain): fall back to any perpendicular direction.
     fallback = np.cross(u, np.array([1.0, 0.0, 0.0]))
-    p = np.where(p_norm > 1e-6, p / np.maximum(p_norm, 1e-12), fallback / np.linalg.norm(fallback, axis=-1, keepdims=True))
+    fallback /= np.maximum(np.linalg.norm(fallback, axis=-1, keepdims=True), 1e-12)
+    p = np.where(p_norm > 1e-6, p / np.maximum(p_norm, 1e-12), fallback)
     return root + along * u + height * p, root + dist * u
 
 
@@ -198,8 +199,9 @@ def max_root_height(pose: Pose, grounded_only: bool = False) -> np.ndarray:
 def limit_root_height(pose: Pose) -> None:
     """Lower the root wherever a grounded leg could not reach its ankle target (in place).
 
-    Feet high in the air may miss their targets (the IK then stretches towards them). The excess over ``max_root_height`` is dilated and then smoothed with a kernel no wider than
-    the dilation, so the corrected root never exceeds the limit yet stays smooth. Airborne frames
+    Feet high in the air may miss their targets (the IK then stretches towards them). The excess
+    over ``max_root_height`` is dilated and then smoothed with a kernel no wider than the
+    dilation, so the corrected root never exceeds the limit yet stays smooth. Airborne frames
     (ballistic flight) are left alone.
     """
     excess = np.where(pose.airborne, 0.0, np.maximum(pose.root[:, 1] - max_root_height(pose, grounded_only=True), 0.0))

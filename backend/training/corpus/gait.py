@@ -120,8 +120,11 @@ def _foot_track(pose: B.Pose, t, side: int, start_xz, start_yaw, steps: list[_St
             stance = lift_t - landed
             t_hs = min(0.12, 0.35 * stance)
             t_hr = min(0.3, 0.5 * stance)
-            toe_up = gait.heel_strike * fwd_in * (1.0 - minjerk((tt - landed) / t_hs)) if np.isfinite(landed) else 0.0 * tt
-            rise = gait.toe_off * (nxt.forward if nxt else 0.0) * minjerk(1.0 - (lift_t - tt) / t_hr) if nxt else 0.0 * tt
+            # Heel strike: toes come down about the pinned ankle. Heel rise: about the pinned toe.
+            toe_up = (gait.heel_strike * fwd_in * (1.0 - minjerk((tt - landed) / t_hs))
+                      if np.isfinite(landed) else np.zeros_like(tt))
+            rise = (gait.toe_off * nxt.forward * minjerk(1.0 - (lift_t - tt) / t_hr)
+                    if nxt else np.zeros_like(tt))
             pitch = B.FLAT_PITCH - toe_up + rise
             ankle_flat = np.array([xz[0], flat_h, xz[1]])
             toe = B.toe_from_ankle(ankle_flat, yaw, B.FLAT_PITCH, side)

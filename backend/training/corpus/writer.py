@@ -121,7 +121,7 @@ def _group_std(mean_sq: np.ndarray, mean: np.ndarray) -> np.ndarray:
 
 
 def write_corpus(out_dir: str | Path, num_clips: int = 10000, seed: int = 0, workers: int = 1,
-                 previews: int = 0, log=sys.stderr) -> dict:
+                 previews: int = 0, verbose: bool = True) -> dict:
     """Generate ``num_clips`` clips into ``out_dir``; returns the manifest (also corpus.json)."""
     if not 1 <= num_clips <= 1_000_000:
         raise InputError(f"--num-clips must be between 1 and 1000000, got {num_clips}")
@@ -142,9 +142,9 @@ def write_corpus(out_dir: str | Path, num_clips: int = 10000, seed: int = 0, wor
     try:
         for k, res in enumerate(stream, 1):
             results.append(res)
-            if log is not None and (k % 500 == 0 or k == num_clips):
+            if verbose and (k % 500 == 0 or k == num_clips):
                 rate = k / max(time.time() - started, 1e-9)
-                print(f"make-corpus: {k}/{num_clips} clips ({rate:.1f} clips/s)", file=log, flush=True)
+                print(f"make-corpus: {k}/{num_clips} clips ({rate:.1f} clips/s)", file=sys.stderr, flush=True)
     finally:
         if workers > 1:
             pool.close()
@@ -191,8 +191,9 @@ def write_corpus(out_dir: str | Path, num_clips: int = 10000, seed: int = 0, wor
     (out / "corpus.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     if previews:
         _write_previews(out, results, previews)
-    if log is not None:
-        print(f"make-corpus: wrote {num_clips} clips to {out} in {time.time() - started:.1f} s", file=log, flush=True)
+    if verbose:
+        print(f"make-corpus: wrote {num_clips} clips to {out} in {time.time() - started:.1f} s",
+              file=sys.stderr, flush=True)
     return manifest
 
 
