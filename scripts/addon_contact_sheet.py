@@ -1,17 +1,16 @@
-"""Contact sheet of a keyed rig, drawn from Blender's *evaluated* bones (what the viewport shows).
+"""Contact sheet of a keyed rig, from Blender's *evaluated* bones (what the viewport shows).
 
     python scripts/addon_contact_sheet.py -- RESULT.npz OUT.png [--fps 24] [--frames 8]
 
-Keys RESULT.npz with the add-on (mdm.import_result), then for evenly spaced scene frames draws every
-bone (head -> tail) in a front view (x, z) and a side view (y, z) with a small numpy rasterizer:
-the background bpy module has no GPU context for Workbench/EEVEE. Left side = blue, right = red.
+Keys RESULT.npz with the add-on (mdm.import_result), reads the 22 joint positions after
+``frame_set`` at every scene frame, turns them back into the y-up canonical frame and draws them with
+the shared ``backend.motion.preview`` (the background bpy module has no GPU context for
+Workbench/EEVEE; Cycles on CPU works but a stick figure says more here).
 """
 from __future__ import annotations
 
 import argparse
-import struct
 import sys
-import zlib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,24 +19,10 @@ import bpy  # noqa: E402
 import addon_utils  # noqa: E402
 import numpy as np  # noqa: E402
 
-CELL = 220
+from backend.motion.preview import write_contact_sheet  # noqa: E402
+from backend.motion.skeleton import HML_JOINT_NAMES  # noqa: E402
 
-
-def write_png(path: Path, rgb: np.ndarray) -> None:
-    rows = b"".join(b"\0" + row.tobytes() for row in rgb.astype(np.uint8))
-    chunk = lambda tag, data: struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))  # noqa: E731
-    header = struct.pack(">IIBBBBB", rgb.shape[1], rgb.shape[0], 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
-
-
-def draw_line(img, p0, p1, color, width=2):
-    n = int(max(abs(p1 - p0).max(), 1)) * 2
-    pts = np.linspace(p0, p1, n).round().astype(int)
-    for dx in range(-(width // 2), width - width // 2):
-        for dy in range(-(width // 2), width - width // 2):
-            x, y = pts[:, 0] + dx, pts[:, 1] + dy
-            ok = (x >= 0) & (x < img.shape[1]) & (y >= 0) & (y < img.shape[0])
-            img[y[ok], x[ok]] = color
+Z_UP_TO_Y_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])  # Blender (x, y, z) -> (x, z, -y)
 
 
 def main():
@@ -54,29 +39,15 @@ def main():
     bpy.ops.mdm.import_result(filepath=str(Path(args.result).resolve()))
     rig = bpy.context.active_object
     first, last = (int(x) for x in rig.animation_data.action["mdm_frame_range"])
-    frames = np.linspace(first, last, args.frames).round().astype(int)
-    segments = []  # per frame: [bones, 2, 3] world head/tail
-    for f in frames:
-        scene.frame_set(int(f))
+    joints = []
+    for f in range(first, last + 1):
+        scene.frame_set(f)
         ev = rig.evaluated_get(bpy.context.evaluated_depsgraph_get())
         mw = np.array(ev.matrix_world)
-        seg = np.array([[pb.head[:], pb.tail[:]] for pb in ev.pose.bones]) @ mw[:3, :3].T + mw[:3, 3]
-        segments.append(seg)
-    names = [pb.name for pb in rig.pose.bones]
-    allpts = np.concatenate(segments).reshape(-1, 3)
-    img = np.full((2 * CELL, len(frames) * CELL, 3), 245, np.uint8)
-    for row, axes in enumerate(((0, 2), (1, 2))):  # front: x right, z up; side: y right, z up
-        for c, seg in enumerate(segments):
-            center = seg.reshape(-1, 3)[:, axes].mean(0)
-            scale = CELL * 0.42 / max(np.ptp(allpts[:, 2]), 1e-3)
-            ox, oy = c * CELL + CELL / 2, row * CELL + CELL / 2
-            img[row * CELL + CELL - 22, c * CELL:(c + 1) * CELL] = 200
-            for name, (h, t) in zip(names, seg):
-                color = (40, 90, 220) if name.startswith("left") else (220, 60, 50) if name.startswith("right") else (30, 30, 30)
-                to_px = lambda q: np.array([ox + (q[axes[0]] - center[0]) * scale, oy - (q[axes[1]] - center[1]) * scale])  # noqa: E731
-                draw_line(img, to_px(h), to_px(t), color)
-    write_png(Path(args.out), img)
-    print(f"wrote {args.out}: frames {frames.tolist()} at {args.fps} fps (top: front view, bottom: side view)")
+        heads = np.array([ev.pose.bones[name].head[:] for name in HML_JOINT_NAMES]) @ mw[:3, :3].T + mw[:3, 3]
+        joints.append(heads @ Z_UP_TO_Y_UP.T)
+    write_contact_sheet(args.out, np.array(joints), frames=args.frames)
+    print(f"wrote {args.out}: {len(joints)} scene frames at {args.fps} fps, {args.frames} shown")
 
 
 if __name__ == "__main__":
