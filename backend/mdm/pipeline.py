@@ -11,6 +11,7 @@ models sample exactly T frames.
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -50,7 +51,6 @@ class GenerationResult:
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The shared result format of docs/DESIGN.md (without fitting outputs)."""
-        import json
         return {"joints": self.joints.astype(np.float32), "features": self.features.astype(np.float32),
                 "lengths": self.lengths.astype(np.int64), "fps": np.float32(self.fps),
                 "recipe": np.array(json.dumps(self.recipe, sort_keys=True))}
@@ -78,7 +78,7 @@ def frames_for_seconds(seconds) -> int:
     if seconds <= 0 or seconds > MAX_SECONDS + 1e-9:
         raise InputError(f"seconds must be in (0, {MAX_SECONDS}] (MDM makes at most {MAX_FRAMES} frames at "
                          f"{FPS:g} fps), got {seconds}")
-    n = int(seconds * FPS + 1e-6)
+    n = int(seconds * FPS)  # official: int(motion_length * fps)
     if n < 1:
         raise InputError(f"{seconds} s is shorter than one frame at {FPS:g} fps")
     return min(n, MAX_FRAMES)
