@@ -2,6 +2,7 @@
 
     python bench/diffusion.py                 # trans_enc + trans_dec, 120/196 frames, batch 1/8, 50 steps
     python bench/diffusion.py --quick         # trans_enc, 120 frames, batch 1 only
+    python bench/diffusion.py --arch trans_dec --frames 196 --batch 8 --repeats 3
 
 Models: full size (latent 512, 8 layers, ff 1024, 4 heads, CLIP-width condition), random weights,
 mask_frames like the 50-step release. The baseline runs the network the way the official code does:
@@ -68,14 +69,18 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="trans_enc, 120 frames, batch 1 only")
     parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--repeats", type=int, default=1, help="runs per config (the fastest counts)")
+    parser.add_argument("--repeats", type=int, default=2, help="runs per config, ours and baseline alternating "
+                        "(the fastest counts)")
     parser.add_argument("--device", default="all", help="cpu, cuda or all (cuda only when available)")
+    parser.add_argument("--arch", nargs="+", default=["trans_enc", "trans_dec"])
+    parser.add_argument("--frames", nargs="+", type=int, default=[120, 196])
+    parser.add_argument("--batch", nargs="+", type=int, default=[1, 8])
     args = parser.parse_args(argv)
     devices = [torch.device("cpu")] if args.device in ("all", "cpu") else []
     if args.device in ("all", "cuda") and torch.cuda.is_available():
         devices.append(torch.device("cuda"))
     configs = [("trans_enc", 120, 1)] if args.quick else \
-        [(a, n, b) for a in ("trans_enc", "trans_dec") for n in (120, 196) for b in (1, 8)]
+        [(a, n, b) for a in args.arch for n in args.frames for b in args.batch]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, {args.steps} steps, "
           f"CFG scale 2.5; seconds per sample (fastest of {args.repeats})")
     print(f"{'device':6} {'arch':9} {'frames':>6} {'batch':>5} {'ours s':>8} {'official-style s':>16} "

@@ -101,6 +101,11 @@ class Attention(nn.Module):
                 key_pad: torch.Tensor | None = None, dropout: float = 0.0) -> torch.Tensor:
         """x [B, S, d] attends to itself (memory None) or to memory [B, L, d]; key_pad [B, keys] True = ignore."""
         d = x.shape[-1]
+        if memory is not None and memory.shape[1] == 1 and key_pad is None and dropout == 0.0:
+            # One memory token (pooled CLIP / MiniLM text): softmax over a single key is exactly 1, so
+            # every query receives out_proj(v); skip the query projection and the attention itself.
+            v = F.linear(memory, self.in_proj_weight[2 * d:], self.in_proj_bias[2 * d:])  # [B, 1, d]
+            return self.out_proj(v).expand(x.shape)
         if memory is None:
             q, k, v = self._split(F.linear(x, self.in_proj_weight, self.in_proj_bias), 3)
         else:
