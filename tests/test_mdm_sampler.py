@@ -116,3 +116,11 @@ def test_edit_masks_follow_the_official_rules():
         S.inbetween_mask([10], 10, 0.8, 0.2)
     a = np.random.default_rng(0).standard_normal((2, 5, 263))
     assert S.to_model_layout(a).shape == (2, 263, 1, 5) and np.array_equal(S.from_model_layout(S.to_model_layout(a)), a)
+
+
+def test_guidance_combination_is_the_official_formula():
+    cond, uncond = np.float32([1.0, -2.0, 0.5]), np.float32([0.25, 1.0, 0.5])
+    out = S.guided(cond, uncond, 2.5)
+    assert out.dtype == np.float32 and np.array_equal(out, uncond + np.float32(2.5) * (cond - uncond))
+    assert np.array_equal(S.guided(cond, uncond, 0.0), uncond)
+    assert torch.equal(S.guided(torch.from_numpy(cond), torch.from_numpy(uncond), 2.5), torch.from_numpy(out))

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from .network import MDM
+from .sampler import guided
 
 
 class GuidedDenoiser:
@@ -48,12 +49,12 @@ class GuidedDenoiser:
         if self.batched:
             out = m.denoise(torch.cat([x, x]), self._t(t, 2 * b), self.text, self.text_pad, self.drop, self.frame_pad)
             cond, uncond = out[:b], out[b:]
-            x0 = uncond + self.scale * (cond - uncond)
+            x0 = guided(cond, uncond, self.scale)
         else:
             runs = {p: m.denoise(x, self._t(t, b), self.text, self.text_pad, self.drop if p == "uncond" else None,
                                  self.frame_pad) for p in self.passes}
             if len(runs) == 1:
                 x0 = next(iter(runs.values()))
             else:
-                x0 = runs["uncond"] + self.scale * (runs["cond"] - runs["uncond"])
+                x0 = guided(runs["cond"], runs["uncond"], self.scale)
         return x0.transpose(1, 2)[:, :, None, :]
