@@ -146,7 +146,7 @@ class TextEncoder:
             return ids[:limit]
         return ids
 
-    @torch.inference_mode()
+    @torch.no_grad()  # not inference_mode: training code may feed these into layers that need autograd
     def encode(self, prompt: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         if prompt in self._cache:
             self._cache.move_to_end(prompt)
