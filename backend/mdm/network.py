@@ -11,6 +11,10 @@ Module tree (= state-dict key prefixes, in the official registration order):
 Internally everything is batch-first ([B, S, d]); the official layout [B, 263, 1, T] is used only at
 the ``forward`` boundary. Attention goes through ``scaled_dot_product_attention``; the backbone is
 post-norm with exact GELU and no final norm, like ``nn.TransformerEncoder/DecoderLayer`` defaults.
+
+Version note: trans_dec with emb_trans_dec prepends the TIME embedding only, as the current official
+code does (and as the golden vectors check); the 2022 code that trained humanml-decoder-with-emb-512
+prepended time + text, so that one release behaves slightly differently here than when it was trained.
 """
 from __future__ import annotations
 
@@ -97,6 +101,11 @@ class Attention(nn.Module):
                 key_pad: torch.Tensor | None = None, dropout: float = 0.0) -> torch.Tensor:
         """x [B, S, d] attends to itself (memory None) or to memory [B, L, d]; key_pad [B, keys] True = ignore."""
         d = x.shape[-1]
+        if memory is not None and memory.shape[1] == 1 and key_pad is None and dropout == 0.0:
+            # One memory token (pooled CLIP / MiniLM text): softmax over a single key is exactly 1, so
+            # every query receives out_proj(v); skip the query projection and the attention itself.
+            v = F.linear(memory, self.in_proj_weight[2 * d:], self.in_proj_bias[2 * d:])  # [B, 1, d]
+            return self.out_proj(v).expand(x.shape)
         if memory is None:
             q, k, v = self._split(F.linear(x, self.in_proj_weight, self.in_proj_bias), 3)
         else:

@@ -11,6 +11,7 @@ models sample exactly T frames.
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -50,7 +51,6 @@ class GenerationResult:
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The shared result format of docs/DESIGN.md (without fitting outputs)."""
-        import json
         return {"joints": self.joints.astype(np.float32), "features": self.features.astype(np.float32),
                 "lengths": self.lengths.astype(np.int64), "fps": np.float32(self.fps),
                 "recipe": np.array(json.dumps(self.recipe, sort_keys=True))}
@@ -78,7 +78,7 @@ def frames_for_seconds(seconds) -> int:
     if seconds <= 0 or seconds > MAX_SECONDS + 1e-9:
         raise InputError(f"seconds must be in (0, {MAX_SECONDS}] (MDM makes at most {MAX_FRAMES} frames at "
                          f"{FPS:g} fps), got {seconds}")
-    n = int(seconds * FPS + 1e-6)
+    n = int(seconds * FPS)  # official: int(motion_length * fps)
     if n < 1:
         raise InputError(f"{seconds} s is shorter than one frame at {FPS:g} fps")
     return min(n, MAX_FRAMES)
@@ -106,6 +106,12 @@ def _check_prompt(prompt) -> str:
     if len(prompt) > MAX_PROMPT_CHARS:
         raise InputError(f"prompt is {len(prompt)} characters long; keep it under {MAX_PROMPT_CHARS}")
     return prompt.strip()
+
+
+def check_generate_request(prompt, seconds, seed, num_samples, guidance) -> tuple[str, int, int, int, float]:
+    """Validate a generate request before any model work -> (prompt, n_frames, seed, num_samples, guidance)."""
+    return (_check_prompt(prompt), frames_for_seconds(seconds), _check_int("seed", seed, 0, 2**63 - 1),
+            _check_int("num_samples", num_samples, 1, MAX_SAMPLES), _check_guidance(guidance))
 
 
 class MotionGenerator:
@@ -179,14 +185,10 @@ class MotionGenerator:
                  progress: Callable[[int, int], None] | None = None, cancel: Callable[[], bool] | None = None,
                  noise: NoiseSource | None = None, sampler: str = "ddpm") -> GenerationResult:
         """``num_samples`` motions of ``seconds`` for ``prompt`` ("" = unconditional)."""
-        prompt = _check_prompt(prompt)
-        n_frames = frames_for_seconds(seconds)
+        prompt, n_frames, seed, k, guidance = check_generate_request(prompt, seconds, seed, num_samples, guidance)
         if n_frames > self.max_frames:
             raise InputError(f"this model holds at most {self.max_frames} frames "
                              f"({self.max_frames / FPS:g} s; pos_embed_max_len {self.args.pos_embed_max_len})")
-        seed = _check_int("seed", seed, 0, 2**63 - 1)
-        k = _check_int("num_samples", num_samples, 1, MAX_SAMPLES)
-        guidance = _check_guidance(guidance)
         schedule = self._schedule(steps)
         sampled_frames = n_frames if self.args.mask_frames else self.max_frames
         text, pad, conditional = self._condition(prompt, k)

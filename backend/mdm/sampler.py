@@ -79,6 +79,11 @@ class NoiseRecorder:
 # ---------------------------------------------------------------------------------------------
 # loop
 # ---------------------------------------------------------------------------------------------
+def guided(cond: Array, uncond: Array, scale: float) -> Array:
+    """Classifier-free guidance exactly as the official wrapper: uncond + scale * (cond - uncond)."""
+    return uncond + float(np.float32(scale)) * (cond - uncond)
+
+
 def _f32(values) -> list[float]:
     """float64 schedule values rounded to float32, as Python floats (exact in either runtime)."""
     return [float(v) for v in np.asarray(values, dtype=np.float32)]
