@@ -132,6 +132,15 @@ def test_busy_is_refused_while_a_job_runs(client, tiny):
     assert collect(client, job)[1]["code"] == "cancelled"
 
 
+def test_blocking_request_timeout_cancels_and_leaves_the_server_idle(client, tiny):
+    with pytest.raises(BackendClientError) as info:
+        client.request("generate", {**tiny, "seconds": 9.8}, timeout=0.5)
+    assert info.value.code == "timeout"
+    assert client.request("ping")["info"] == {"busy": None}  # the cancelled job has ended already
+    assert client.request("generate", {**tiny, "seconds": 1.0, "steps": 2}, timeout=60)["event"] == "result"
+    assert client.poll() == []  # the abandoned job's events were swallowed
+
+
 def test_killed_server_is_reported_and_the_next_request_restarts_it(client, tiny):
     job = client.submit("generate", {**tiny, "seconds": 9.8})
     old_pid = client.pid
@@ -149,14 +158,14 @@ def test_killed_server_is_reported_and_the_next_request_restarts_it(client, tiny
     assert os.path.isfile(out["result_path"])
 
 
-def test_stop_while_running_cancels_and_reaps(tiny):
-    c = BackendClient(sys.executable, str(REPO))
-    job = c.submit("generate", {**tiny, "seconds": 9.8})
-    collect(c, job, on_event=lambda e: c.stop() if e.get("step") == 3 else None)
-    pid = c.pid
-    assert pid is None and not c.alive
-    # stop() already delivered the job's end; nothing else arrives
-    assert c.poll() == []
+def test_stop_while_running_cancels_and_reaps(client, tiny):
+    job = client.submit("generate", {**tiny, "seconds": 9.8})
+    pid = client.pid
+    _, result = collect(client, job, on_event=lambda e: client.stop() if e.get("step") == 3 else None)
+    assert result["code"] == "cancelled" and "shutting down" in result["message"]  # the server's own answer
+    assert client.pid is None and not client.alive and client.poll() == []
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -144,7 +144,9 @@ def test_real_server_restart_after_kill_and_clean_stop(monkeypatch):
     os.kill(client.pid, signal.SIGKILL)
     time.sleep(0.2)
     assert client.poll() == [] and not client.alive  # nothing was in flight: nothing to report
+    async_job = client.submit("hello")  # the UI's job: its events must survive a blocking request
     second = client.request("hello", timeout=60)["info"]
+    assert [(e["job"], e["event"]) for e in wait_for_events(client)] == [(async_job, "result")]
     assert second["pid"] != info["pid"] and client.restarts == 2
     assert not os.path.exists(result_dir)  # the killed server's folder is cleaned up by the client
     pid = client.pid
