@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import textwrap
 import time
@@ -155,3 +156,22 @@ def test_real_server_restart_after_kill_and_clean_stop(monkeypatch):
     assert time.monotonic() - t0 < 5 and not client.alive
     assert_reaped(pid)
     assert not os.path.exists(second["result_dir"])  # the server removed its own folder on shutdown
+
+
+def test_client_is_stdlib_only_and_works_loaded_under_another_name(tmp_path):
+    # as the add-on loads it: from its file, under its own package name, without the backend on sys.path
+    script = textwrap.dedent(f'''
+        import importlib.util, sys
+        spec = importlib.util.spec_from_file_location("addon_pkg_client", {str(REPO / "backend/service/client.py")!r})
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("numpy", "torch", "backend"))
+        assert not heavy, heavy
+        client = module.BackendClient(sys.executable, {str(REPO)!r}, server_args=("--no-warm-up",))
+        print(client.request("ping", timeout=60)["info"])
+        client.stop()
+    ''')
+    out = subprocess.run([sys.executable, "-c", script], cwd=str(tmp_path), capture_output=True, text=True,
+                         timeout=120, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "{'busy': None}"
