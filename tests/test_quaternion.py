@@ -65,3 +65,17 @@ def test_slerp_interpolates_angle_linearly(t):
     q1 = Q.axis_angle_to_quat(np.array([0.0, 0.0, 2.0]))
     got = Q.slerp(q0, -q1, t)  # the shorter arc is chosen whatever the sign
     assert np.allclose(Q.quat_to_axis_angle(got), [0.0, 0.0, 2.0 * t])
+
+
+def test_axis_angle_keeping_the_sign_reproduces_the_quaternion():
+    rng = np.random.default_rng(7)
+    q = random_quats(rng, 400)
+    q[:5] = [[-1, 1e-12, 0, 0], [-0.5, 0.5, 0.5, 0.5], [1, 0, 0, 0], [-1e-9, 1, 0, 0], [0, 0, 0, 1]]
+    q = Q.qnormalize(q)
+    aa = Q.quat_to_axis_angle(q, shortest=False)
+    assert np.all(np.linalg.norm(aa, axis=-1) < 2 * np.pi + 1e-9)
+    back = Q.axis_angle_to_quat(aa)
+    assert np.allclose(back[1:], q[1:], atol=1e-9)  # q[0] is -identity: its axis is undefined
+    assert np.allclose(Q.quat_to_matrix(back), Q.quat_to_matrix(q), atol=1e-9)
+    # the default still picks the short way round
+    assert np.all(np.linalg.norm(Q.quat_to_axis_angle(q), axis=-1) <= np.pi + 1e-9)

@@ -96,15 +96,22 @@ def axis_angle_to_quat(aa: np.ndarray) -> np.ndarray:
     return np.concatenate([np.cos(half), aa * scale], axis=-1)
 
 
-def quat_to_axis_angle(q: np.ndarray) -> np.ndarray:
-    """Unit quaternion -> axis-angle with angle in [0, pi] (q and -q give the same result)."""
-    q = np.where(q[..., :1] < 0, -q, q)
-    xyz = q[..., 1:]
+def quat_to_axis_angle(q: np.ndarray, shortest: bool = True) -> np.ndarray:
+    """Unit quaternion -> axis-angle.
+
+    shortest=True: angle in [0, pi] (q and -q give the same result).
+    shortest=False: the sign of q is kept, the angle lies in [0, 2 pi) and ``axis_angle_to_quat``
+    returns q itself, so a hemisphere-continuous quaternion track stays continuous (SMPL accepts
+    any angle).
+    """
+    if shortest:
+        q = np.where(q[..., :1] < 0, -q, q)
+    w, xyz = q[..., :1], q[..., 1:]
     s = np.linalg.norm(xyz, axis=-1, keepdims=True)
-    angle = 2.0 * np.arctan2(s, q[..., :1])
-    # angle / sin(angle / 2); near zero this tends to 2.
-    small = s < 1e-8
-    factor = np.where(small, 2.0 / np.maximum(q[..., :1], _EPS), angle / np.where(small, 1.0, s))
+    angle = 2.0 * np.arctan2(s, w)
+    # angle / sin(angle / 2); near zero (w > 0) this tends to 2 / w.
+    small = (s < 1e-8) & (w > 0)
+    factor = np.where(small, 2.0 / np.maximum(w, _EPS), angle / np.maximum(s, 1e-300))
     return xyz * factor
 
 
