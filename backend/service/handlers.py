@@ -52,7 +52,7 @@ def _model_info(model, cached: bool) -> dict:
 
 
 def _fit_arrays(joints: np.ndarray, lengths: np.ndarray, params: dict, job) -> dict:
-    from ..fitting import fit_result_arrays
+    from ..fitting.results import fit_result_arrays
     job.progress("fit", 0, 1)
     arrays = fit_result_arrays(joints, lengths, smpl_path=params["smpl_path"],
                                fit_betas=params["fit_betas"], vertices=params["vertices"])
@@ -142,13 +142,14 @@ def _load_arrays(path: str, main: str, optional: tuple[str, ...] = ()) -> dict[s
     """The array of a .npy (as ``main``), or ``main`` plus any ``optional`` arrays of a .npz;
     float32 and finite, with clear errors for anything else."""
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if isinstance(data, np.lib.npyio.NpzFile):
+        data = np.load(path, allow_pickle=False)
+        if isinstance(data, np.lib.npyio.NpzFile):
+            with data:
                 if main not in data.files:
                     raise InputError(f"{path}: no '{main}' array inside (found {', '.join(data.files) or 'nothing'})")
                 arrays = {key: data[key] for key in (main, *optional) if key in data.files}
-            else:
-                arrays = {main: data}
+        else:
+            arrays = {main: data}
     except InputError:
         raise
     except Exception as exc:  # not a numpy file, truncated, pickled objects
