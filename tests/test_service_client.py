@@ -175,3 +175,21 @@ def test_client_is_stdlib_only_and_works_loaded_under_another_name(tmp_path):
                          timeout=120, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "{'busy': None}"
+
+
+@pytest.mark.parametrize("how", ["stdout_closed", "sigterm"])
+def test_server_exits_and_cleans_up_when_its_client_is_gone(how):
+    import json
+    proc = subprocess.Popen([sys.executable, "-m", "backend.serve", "--no-warm-up"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=str(REPO),
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    ready = json.loads(proc.stdout.readline())
+    assert os.path.isdir(ready["result_dir"])
+    if how == "sigterm":
+        proc.send_signal(signal.SIGTERM)
+    else:
+        proc.stdout.close()  # nobody reads the events any more: the next write fails
+        proc.stdin.write(b'{"id": 1, "op": "ping"}\n')
+        proc.stdin.flush()
+    assert proc.wait(30) == 0
+    assert not os.path.exists(ready["result_dir"])
