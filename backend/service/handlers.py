@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..motion.hml_codec import FPS
+from ..motion.skeleton import FEATURE_DIM
 
 
 def resolve_device(device: str) -> str:
@@ -109,8 +110,9 @@ def _load_features(path: str) -> np.ndarray:
     array = _load_arrays(path, "features")["features"]
     if array.ndim == 2:
         array = array[None]
-    if array.ndim != 3 or array.shape[2] != 263 or 0 in array.shape:
-        raise InputError(f"{path}: features must have shape [T, 263] or [K, T, 263], got {list(array.shape)}")
+    if array.ndim != 3 or array.shape[2] != FEATURE_DIM or 0 in array.shape:
+        raise InputError(f"{path}: features must have shape [T, {FEATURE_DIM}] or [K, T, {FEATURE_DIM}], "
+                         f"got {list(array.shape)}")
     return array
 
 
