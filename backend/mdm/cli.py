@@ -47,9 +47,13 @@ def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
 
 def run(command: str, args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s: %(message)s")
-    from .pipeline import MotionGenerator
+    from .pipeline import MotionGenerator, check_generate_request, resolve_device
     if not str(args.out).endswith(".npz"):
         raise InputError(f"--out must name a .npz file, got {args.out}")
+    if not Path(args.out).parent.is_dir():
+        raise InputError(f"output folder {Path(args.out).parent} does not exist")
+    check_generate_request(args.prompt, args.seconds, args.seed, args.num_samples, args.guidance)  # fail fast
+    resolve_device(args.device)
     generator = MotionGenerator.load(args.model_dir, device=args.device, text_encoder_dir=args.text_encoder_dir)
 
     def progress(step: int, total: int) -> None:

@@ -34,14 +34,15 @@ class GuidedDenoiser:
             self.drop = torch.ones(b, dtype=torch.bool, device=device)
         self._timesteps: dict[int, torch.Tensor] = {}
 
-    def _t(self, t: int, n: int) -> torch.Tensor:
-        key = (t, n)
-        if key not in self._timesteps:
-            self._timesteps[key] = torch.full((n,), t, dtype=torch.int64, device=self.text.device)
-        return self._timesteps[key]
+    def _t(self, t: int | torch.Tensor, n: int) -> torch.Tensor:
+        if isinstance(t, torch.Tensor):  # per-sample timesteps [B]
+            return torch.cat([t, t]) if n == 2 * self.batch else t
+        if (t, n) not in self._timesteps:
+            self._timesteps[(t, n)] = torch.full((n,), t, dtype=torch.int64, device=self.text.device)
+        return self._timesteps[(t, n)]
 
-    def __call__(self, x_t: torch.Tensor, t: int) -> torch.Tensor:
-        """x_t [B, 263, 1, T] -> guided x0 prediction [B, 263, 1, T]."""
+    def __call__(self, x_t: torch.Tensor, t: int | torch.Tensor) -> torch.Tensor:
+        """x_t [B, 263, 1, T], t (one step for all, or [B] int64) -> guided x0 prediction [B, 263, 1, T]."""
         x = x_t[:, :, 0, :].transpose(1, 2)                             # [B, T, 263]
         b, m = self.batch, self.model
         if self.batched:

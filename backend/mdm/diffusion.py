@@ -55,7 +55,10 @@ def space_timesteps(n: int, sections: int | str | list[int]) -> list[int]:
         if not 1 <= count <= size:
             raise ValueError(f"cannot take {count} steps out of a section of {size}")
         stride = 1 if count <= 1 else (size - 1) / (count - 1)
-        kept += [start + round(k * stride) for k in range(count)]
+        position = 0.0
+        for _ in range(count):  # accumulated (not k * stride): same float rounding as the official code
+            kept.append(start + round(position))
+            position += stride
         start += size
     return sorted(set(kept))
 

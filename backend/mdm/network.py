@@ -11,6 +11,10 @@ Module tree (= state-dict key prefixes, in the official registration order):
 Internally everything is batch-first ([B, S, d]); the official layout [B, 263, 1, T] is used only at
 the ``forward`` boundary. Attention goes through ``scaled_dot_product_attention``; the backbone is
 post-norm with exact GELU and no final norm, like ``nn.TransformerEncoder/DecoderLayer`` defaults.
+
+Version note: trans_dec with emb_trans_dec prepends the TIME embedding only, as the current official
+code does (and as the golden vectors check); the 2022 code that trained humanml-decoder-with-emb-512
+prepended time + text, so that one release behaves slightly differently here than when it was trained.
 """
 from __future__ import annotations
 

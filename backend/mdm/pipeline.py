@@ -108,6 +108,12 @@ def _check_prompt(prompt) -> str:
     return prompt.strip()
 
 
+def check_generate_request(prompt, seconds, seed, num_samples, guidance) -> tuple[str, int, int, int, float]:
+    """Validate a generate request before any model work -> (prompt, n_frames, seed, num_samples, guidance)."""
+    return (_check_prompt(prompt), frames_for_seconds(seconds), _check_int("seed", seed, 0, 2**63 - 1),
+            _check_int("num_samples", num_samples, 1, MAX_SAMPLES), _check_guidance(guidance))
+
+
 class MotionGenerator:
     def __init__(self, loaded, device: torch.device, normalizer: MotionNormalizer,
                  text_encoder: TextEncoder):
@@ -179,14 +185,10 @@ class MotionGenerator:
                  progress: Callable[[int, int], None] | None = None, cancel: Callable[[], bool] | None = None,
                  noise: NoiseSource | None = None, sampler: str = "ddpm") -> GenerationResult:
         """``num_samples`` motions of ``seconds`` for ``prompt`` ("" = unconditional)."""
-        prompt = _check_prompt(prompt)
-        n_frames = frames_for_seconds(seconds)
+        prompt, n_frames, seed, k, guidance = check_generate_request(prompt, seconds, seed, num_samples, guidance)
         if n_frames > self.max_frames:
             raise InputError(f"this model holds at most {self.max_frames} frames "
                              f"({self.max_frames / FPS:g} s; pos_embed_max_len {self.args.pos_embed_max_len})")
-        seed = _check_int("seed", seed, 0, 2**63 - 1)
-        k = _check_int("num_samples", num_samples, 1, MAX_SAMPLES)
-        guidance = _check_guidance(guidance)
         schedule = self._schedule(steps)
         sampled_frames = n_frames if self.args.mask_frames else self.max_frames
         text, pad, conditional = self._condition(prompt, k)

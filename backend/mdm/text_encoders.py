@@ -34,6 +34,7 @@ HUB_IDS = {"clip": ("openai/clip-vit-base-patch32",),
            "bert": ("distilbert/distilbert-base-uncased", "distilbert-base-uncased"),
            "minilm": ("sentence-transformers/all-MiniLM-L6-v2",)}
 DIMS = {"clip": 512, "bert": 768, "minilm": 384}
+MODEL_TYPES = {"clip": ("clip", "clip_text_model"), "bert": ("distilbert",), "minilm": ("bert",)}
 CLIP_MAX_TEXT_TOKENS = 20  # official max_text_len for HumanML3D: context 22 = SOT + 20 + EOT
 CLIP_CONTEXT = 77
 CACHE_SIZE = 256
@@ -97,6 +98,7 @@ class TextEncoder:
         transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()
         self.folder, self.device = Path(folder), torch.device(device)
+        self._check_model_type()
         try:
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
             self.net = self._load_model(transformers).eval().requires_grad_(False).to(self.device)
@@ -109,6 +111,25 @@ class TextEncoder:
 
     def _load_model(self, transformers):
         raise NotImplementedError
+
+    def _check_model_type(self) -> None:
+        try:
+            model_type = json.loads((self.folder / "config.json").read_text()).get("model_type")
+        except (OSError, ValueError) as exc:
+            raise TextEncoderError(f"{self.folder}/config.json is unreadable ({exc}); download "
+                                   f"{HUB_IDS[self.kind][0]} again") from exc
+        if model_type not in MODEL_TYPES[self.kind]:
+            raise TextEncoderError(f"{self.folder} holds a {model_type!r} model, not the {self.kind} text encoder "
+                                   f"this MDM model needs ({HUB_IDS[self.kind][0]})")
+
+    def _from_pretrained(self, cls):
+        """Load weights; a folder that lacks some of them would silently give random layers, so refuse it."""
+        net, info = cls.from_pretrained(str(self.folder), local_files_only=True, output_loading_info=True)
+        if info.get("missing_keys"):
+            missing = sorted(info["missing_keys"])
+            raise TextEncoderError(f"{self.folder} lacks weights of the {self.kind} text encoder "
+                                   f"(e.g. {missing[0]}); download {HUB_IDS[self.kind][0]} again")
+        return net
 
     def _encode(self, prompt: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         raise NotImplementedError
@@ -141,7 +162,7 @@ class ClipEncoder(TextEncoder):
     kind = "clip"
 
     def _load_model(self, transformers):
-        net = transformers.CLIPTextModelWithProjection.from_pretrained(str(self.folder), local_files_only=True)
+        net = self._from_pretrained(transformers.CLIPTextModelWithProjection)
         self._check_width(net.config.projection_dim)
         return net
 
@@ -163,7 +184,7 @@ class BertEncoder(TextEncoder):
     kind = "bert"
 
     def _load_model(self, transformers):
-        net = transformers.AutoModel.from_pretrained(str(self.folder), local_files_only=True)
+        net = self._from_pretrained(transformers.AutoModel)
         self._check_width(getattr(net.config, "dim", None) or net.config.hidden_size)
         return net
 
