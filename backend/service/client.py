@@ -412,7 +412,7 @@ class BackendClient:
         expired = [j for j, s in self._jobs.items() if s.cancel_deadline is not None and now > s.cancel_deadline]
         if expired:
             self._kill_and_fail(out, "cancelled", f"cancelled: the backend did not stop within {self.cancel_grace:.0f} s, "
-                                "so it was restarted")
+                                "so it was killed; the next request starts a fresh one")
         elif self.server_info is None and now - self._started_at > self.start_timeout:
             self._kill_and_fail(out, "backend_start_failed", f"the backend did not start within {self.start_timeout:.0f} s. "
                                 f"Its last output:\n{self.log_tail()}")
