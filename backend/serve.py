@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument("--max-models", type=int, default=2, help="models kept loaded (least recently used go)")
     parser.add_argument("--keep-results", type=int, default=8, help="result files kept before the oldest is deleted")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads, set at warm-up (0 = torch's default)")
     parser.add_argument("--no-warm-up", action="store_true", help="don't import torch/the model code at start")
     args = parser.parse_args(argv)
 

@@ -3,8 +3,13 @@
 The same `generate` handler (tiny model, 196 frames, fitting output when backend.fitting exists)
 runs (a) in this process — the baseline — and (b) through a warm `python -m backend.serve` via the
 client, including writing the result .npz and loading every array back on the client side, as the
-add-on does. Runs alternate a/b so machine noise hits both; overhead = median(b) - median(a).
-Target: <= 20 ms.
+add-on does. Runs alternate a/b so machine noise hits both.
+
+Overhead, per request: client wall time minus the handler's own time measured inside the server
+(load + diffusion + fit timings) — everything else is protocol: encoding, pipes, parsing and
+validation, hand-off to the worker, the .npz write, the result event, reading the arrays back.
+This direct figure is what the <= 20 ms target is checked on; median(b) - median(a) is printed as a
+cross-check (on a busy machine the handler's own noise swamps it).
 
     .venv/bin/python bench/service_overhead.py [--runs 30] [--steps 2] [--fit auto|on|off]
 """
@@ -70,12 +75,14 @@ def main() -> int:
         assert reference.keys() == served.keys(), (sorted(reference), sorted(served))
         for key in reference:  # same handler, same seed -> the same arrays
             assert np.array_equal(reference[key], served[key]), key
-        base, service, write, hello = [], [], [], []
+        base, service, direct, write, hello = [], [], [], [], []
         for _ in range(args.runs):
             base.append(in_process()[0])
             t, _, info = through_service(client)
             service.append(t)
-            write.append(info["timings"]["write"])
+            timings = info["timings"]
+            direct.append(t - (timings["load"] + timings["diffusion"] + timings["fit"]))
+            write.append(timings["write"])
             t0 = time.perf_counter()
             client.request("hello")
             hello.append(time.perf_counter() - t0)
@@ -83,14 +90,15 @@ def main() -> int:
         client.stop()
 
     ms = lambda xs: 1000 * statistics.median(xs)  # noqa: E731
-    overhead = ms(service) - ms(base)
+    overhead = ms(direct)
     size_kb = sum(a.nbytes for a in reference.values()) / 1024
     print(f"generate, 196 frames, {args.steps} steps, fit={fit}, result {size_kb:.0f} KiB "
           f"({', '.join(sorted(reference))}); medians of {args.runs} alternating runs")
     print(f"  in-process handler (baseline): {ms(base):8.2f} ms")
     print(f"  through the service:           {ms(service):8.2f} ms   (ratio {ms(service) / ms(base):.2f}x)")
-    print(f"  overhead:                      {overhead:8.2f} ms   target <= {TARGET_MS:.0f} ms: "
-          f"{'OK' if overhead <= TARGET_MS else 'OVER'}")
+    print(f"  difference of medians:         {ms(service) - ms(base):8.2f} ms   (cross-check, noisy)")
+    print(f"  overhead per request:          {overhead:8.2f} ms   (p90 {1000 * sorted(direct)[int(0.9 * len(direct))]:.2f} ms)"
+          f"   target <= {TARGET_MS:.0f} ms: {'OK' if overhead <= TARGET_MS else 'OVER'}")
     print(f"  of which: server .npz write {ms(write):.2f} ms; hello round trip {ms(hello):.2f} ms")
     return 0 if overhead <= TARGET_MS else 1
 

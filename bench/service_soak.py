@@ -25,6 +25,7 @@ from backend.service.client import BackendClient  # noqa: E402
 from tests.helpers.tiny_models import write_tiny_clip, write_tiny_model_dir  # noqa: E402
 
 LIMIT_MB = 50.0
+PROMPTS = ("a person walks forward and turns left", "a person jumps", "a person waves with the right hand")
 WARM_UP_RUNS = 5
 
 
@@ -49,18 +50,20 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="service-soak-"))
     model = write_tiny_model_dir(tmp / "tiny", diffusion_steps=100, pos_embed_max_len=256)
     params = {"model_dir": str(model), "text_encoder_dir": str(write_tiny_clip(tmp / "clip")), "device": "cpu",
-              "prompt": "a person walks forward and turns left", "seconds": 9.8, "steps": args.steps, "fit": fit}
+              "seconds": 9.8, "steps": args.steps, "fit": fit}
     client = BackendClient(sys.executable, str(REPO), server_args=("--threads", "1"))
-    print(f"{args.runs} generations, 196 frames, {args.steps} steps, fit={fit}, {args.seeds} seeds, one server")
+    print(f"{args.runs} generations, 196 frames, {args.steps} steps, fit={fit}, {args.seeds} seeds, "
+          f"{len(PROMPTS)} prompts, one server")
     digests: dict[int, set[str]] = {}
     rss = []
     t0 = time.perf_counter()
     try:
         for run in range(args.runs):
             seed = run % args.seeds
-            out = client.request("generate", {**params, "seed": seed}, timeout=300)
+            prompt = PROMPTS[seed % len(PROMPTS)]  # each seed always with the same prompt
+            out = client.request("generate", {**params, "seed": seed, "prompt": prompt}, timeout=300)
             digests.setdefault(seed, set()).add(digest(out["result_path"]))
-            if run + 1 == WARM_UP_RUNS or (run + 1) % 10 == 0:
+            if run + 1 in (1, WARM_UP_RUNS) or (run + 1) % 10 == 0:
                 info = client.request("hello")["info"]
                 rss.append((run + 1, info["rss_mb"]))
                 print(f"  after {run + 1:4d} runs: rss {info['rss_mb']:8.1f} MB, model loads {info['model_loads']}, "
@@ -77,7 +80,8 @@ def main() -> int:
           f"({', '.join(f'seed {s}: {len(d)} distinct' for s, d in sorted(digests.items()))}); "
           f"different seeds give different motions: {'OK' if seeds_differ else 'FAILED'}")
     print(f"resident memory: {warm:.1f} MB after {WARM_UP_RUNS} runs -> {rss[-1][1]:.1f} MB after {rss[-1][0]}: "
-          f"growth {growth:+.1f} MB (limit {LIMIT_MB:.0f} MB) {'OK' if growth < LIMIT_MB else 'FAILED'}")
+          f"growth {growth:+.1f} MB (limit {LIMIT_MB:.0f} MB) {'OK' if growth < LIMIT_MB else 'FAILED'}; "
+          f"since the first run {rss[-1][1] - dict(rss)[1]:+.1f} MB")
     print(f"server restarts: {pid_changes}; total {elapsed:.1f} s ({elapsed / args.runs * 1000:.0f} ms per request)")
     return 0 if deterministic and seeds_differ and growth < LIMIT_MB and pid_changes == 0 else 1
 

@@ -74,6 +74,29 @@ def test_generate_reports_every_step_and_writes_the_shared_result_format(client,
     np.testing.assert_allclose(joints, expected, atol=1e-5)
 
 
+def test_generate_with_fit_and_the_fit_op_give_the_shared_fitting_output(client, tiny, tmp_path):
+    from backend.fitting.results import fit_result_arrays
+    out = client.request("generate", {**tiny, "seconds": 3.0, "steps": 3, "fit": True, "num_samples": 2}, timeout=60)
+    with np.load(out["result_path"]) as data:
+        result = {key: data[key] for key in data.files}
+    assert result["poses"].shape == (2, 60, 24, 3) and result["trans"].shape == (2, 60, 3)
+    assert result["joints_fitted"].shape == (2, 60, 24, 3) and result["fit_error"].shape == (2, 60)
+    assert result["rest_joints"].shape == (24, 3) and result["parents"].tolist()[:4] == [-1, 0, 0, 0]
+    expected = fit_result_arrays(result["joints"], result["lengths"])
+    for key, value in expected.items():
+        np.testing.assert_array_equal(result[key], value, err_msg=key)
+    # the fit op on the same joints, from a .npy (one clip) and from an .npz with lengths
+    np.save(tmp_path / "one.npy", result["joints"][1])
+    np.savez(tmp_path / "batch.npz", joints=result["joints"], lengths=np.array([60, 45]))
+    one = client.request("fit", {"input_path": str(tmp_path / "one.npy")}, timeout=60)
+    with np.load(one["result_path"]) as data:
+        np.testing.assert_array_equal(data["poses"][0], result["poses"][1])
+    batch = client.request("fit", {"input_path": str(tmp_path / "batch.npz")}, timeout=60)
+    with np.load(batch["result_path"]) as data:
+        assert data["lengths"].tolist() == [60, 45] and data["poses"].shape == (2, 60, 24, 3)
+        assert json.loads(str(data["recipe"]))["op"] == "fit"
+
+
 @pytest.mark.parametrize("mode", ["in_between", "upper_body"])
 def test_edit_keeps_everything_outside_the_range(client, tiny, mode, tmp_path):
     source = client.request("generate", {**tiny, "prompt": "a person walks", "seconds": 2.0, "steps": 4}, timeout=60)
@@ -132,6 +155,15 @@ def test_busy_is_refused_while_a_job_runs(client, tiny):
     assert collect(client, job)[1]["code"] == "cancelled"
 
 
+def test_blocking_request_timeout_cancels_and_leaves_the_server_idle(client, tiny):
+    with pytest.raises(BackendClientError) as info:
+        client.request("generate", {**tiny, "seconds": 9.8}, timeout=0.5)
+    assert info.value.code == "timeout"
+    assert client.request("ping")["info"] == {"busy": None}  # the cancelled job has ended already
+    assert client.request("generate", {**tiny, "seconds": 1.0, "steps": 2}, timeout=60)["event"] == "result"
+    assert client.poll() == []  # the abandoned job's events were swallowed
+
+
 def test_killed_server_is_reported_and_the_next_request_restarts_it(client, tiny):
     job = client.submit("generate", {**tiny, "seconds": 9.8})
     old_pid = client.pid
@@ -149,14 +181,14 @@ def test_killed_server_is_reported_and_the_next_request_restarts_it(client, tiny
     assert os.path.isfile(out["result_path"])
 
 
-def test_stop_while_running_cancels_and_reaps(tiny):
-    c = BackendClient(sys.executable, str(REPO))
-    job = c.submit("generate", {**tiny, "seconds": 9.8})
-    collect(c, job, on_event=lambda e: c.stop() if e.get("step") == 3 else None)
-    pid = c.pid
-    assert pid is None and not c.alive
-    # stop() already delivered the job's end; nothing else arrives
-    assert c.poll() == []
+def test_stop_while_running_cancels_and_reaps(client, tiny):
+    job = client.submit("generate", {**tiny, "seconds": 9.8})
+    pid = client.pid
+    _, result = collect(client, job, on_event=lambda e: client.stop() if e.get("step") == 3 else None)
+    assert result["code"] == "cancelled" and "shutting down" in result["message"]  # the server's own answer
+    assert client.pid is None and not client.alive and client.poll() == []
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,7 +322,7 @@ def test_stray_prints_never_reach_the_protocol_stream():
     proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=str(REPO))
     time.sleep(1.0)
-    out, err = proc.communicate(b'{"id": 1, "op": "hello"}\n', timeout=60)
+    out, err = proc.communicate(b'{"id": 1, "op": "ping"}\n', timeout=60)
     lines = out.decode().splitlines()
     assert [json.loads(line)["event"] for line in lines] == ["ready", "result"]
     assert "stray print" in err.decode() and "C-level write" in err.decode()

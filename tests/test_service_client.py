@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import textwrap
 import time
@@ -144,7 +145,9 @@ def test_real_server_restart_after_kill_and_clean_stop(monkeypatch):
     os.kill(client.pid, signal.SIGKILL)
     time.sleep(0.2)
     assert client.poll() == [] and not client.alive  # nothing was in flight: nothing to report
+    async_job = client.submit("hello")  # the UI's job: its events must survive a blocking request
     second = client.request("hello", timeout=60)["info"]
+    assert [(e["job"], e["event"]) for e in wait_for_events(client)] == [(async_job, "result")]
     assert second["pid"] != info["pid"] and client.restarts == 2
     assert not os.path.exists(result_dir)  # the killed server's folder is cleaned up by the client
     pid = client.pid
@@ -153,3 +156,40 @@ def test_real_server_restart_after_kill_and_clean_stop(monkeypatch):
     assert time.monotonic() - t0 < 5 and not client.alive
     assert_reaped(pid)
     assert not os.path.exists(second["result_dir"])  # the server removed its own folder on shutdown
+
+
+def test_client_is_stdlib_only_and_works_loaded_under_another_name(tmp_path):
+    # as the add-on loads it: from its file, under its own package name, without the backend on sys.path
+    script = textwrap.dedent(f'''
+        import importlib.util, sys
+        spec = importlib.util.spec_from_file_location("addon_pkg_client", {str(REPO / "backend/service/client.py")!r})
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("numpy", "torch", "backend"))
+        assert not heavy, heavy
+        client = module.BackendClient(sys.executable, {str(REPO)!r}, server_args=("--no-warm-up",))
+        print(client.request("ping", timeout=60)["info"])
+        client.stop()
+    ''')
+    out = subprocess.run([sys.executable, "-c", script], cwd=str(tmp_path), capture_output=True, text=True,
+                         timeout=120, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "{'busy': None}"
+
+
+@pytest.mark.parametrize("how", ["stdout_closed", "sigterm"])
+def test_server_exits_and_cleans_up_when_its_client_is_gone(how):
+    import json
+    proc = subprocess.Popen([sys.executable, "-m", "backend.serve", "--no-warm-up"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=str(REPO),
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    ready = json.loads(proc.stdout.readline())
+    assert os.path.isdir(ready["result_dir"])
+    if how == "sigterm":
+        proc.send_signal(signal.SIGTERM)
+    else:
+        proc.stdout.close()  # nobody reads the events any more: the next write fails
+        proc.stdin.write(b'{"id": 1, "op": "ping"}\n')
+        proc.stdin.flush()
+    assert proc.wait(30) == 0
+    assert not os.path.exists(ready["result_dir"])

@@ -91,6 +91,18 @@ def test_huge_prompt_and_huge_message():
     assert "exceeds" in err.message
 
 
+def test_fit_options_must_be_consistent(tmp_path):
+    smpl = tmp_path / "SMPL_NEUTRAL.pkl"
+    smpl.write_bytes(b"x")
+    err = rejected(line({"id": 1, "op": "generate", "params": {"fit": True, "vertices": True}}))
+    assert err.code == "bad_input" and "smpl_path" in err.message
+    err = rejected(line({"id": 1, "op": "generate", "params": {"smpl_path": str(smpl)}}))
+    assert "'fit': true" in err.message
+    ok = protocol.parse_request(line({"id": 1, "op": "generate", "params": {"fit": True, "vertices": True,
+                                                                            "smpl_path": str(smpl)}}))
+    assert ok.params["smpl_path"] == str(smpl)
+
+
 def test_edit_range_must_not_be_empty(tmp_path):
     src = tmp_path / "motion.npz"
     src.write_bytes(b"x")

@@ -128,33 +128,40 @@ class BackendClient:
 
     def request(self, op: str, params: dict | None = None, progress=None, timeout: float | None = None) -> dict:
         """Blocking: the ``result`` event of the request, or BackendClientError. ``progress(event)``
-        is called for each progress event. On timeout (or an exception in ``progress``) the job is
-        cancelled."""
+        is called for each progress event. On timeout (or any exception, e.g. Ctrl+C or one raised
+        by ``progress``) the job is cancelled and waited for, so the server is idle again on return."""
         job = self.submit(op, params)
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             while True:
-                others = []
-                for event in self._collect(0.1):
-                    if event.get("job") != job:
-                        others.append(event)
-                    elif event["event"] == "progress":
+                for event in self._job_events(job, 0.1):
+                    if event["event"] == "progress":
                         if progress is not None:
                             progress(event)
                     elif event["event"] == "result":
-                        self._requeue(others)
                         return event
                     else:
-                        self._requeue(others)
                         raise BackendClientError(event.get("code", "error"), event.get("message", ""), job)
-                self._requeue(others)
                 if deadline is not None and time.monotonic() > deadline:
                     raise BackendClientError("timeout", f"'{op}' took longer than {timeout:.0f} s; it was cancelled", job)
-        except BaseException as exc:
-            if not (isinstance(exc, BackendClientError) and exc.code != "timeout"):
+        except BaseException:
+            if job in self._jobs:
                 self.cancel(job)
                 self._forget(job)
+                end = time.monotonic() + self.cancel_grace + 10.0
+                while job in self._jobs and time.monotonic() < end:  # ends by itself or by the grace kill
+                    self._job_events(job, 0.1)
             raise
+
+    def _job_events(self, job, wait: float) -> list[dict]:
+        """Collect events; those of ``job`` are returned, the others kept for the next poll()."""
+        mine, others = [], []
+        for event in self._collect(wait, always_wait=True):  # others' events must not make us spin
+            (mine if event.get("job") == job else others).append(event)
+        if others:
+            with self._lock:
+                self._pending[:0] = others
+        return mine
 
     def stop(self, timeout: float = 5.0) -> None:
         """Shut the server down (cancelling a running job) and reap it; jobs still in flight get an
@@ -299,11 +306,12 @@ class BackendClient:
         proc.wait()
 
     # -- event handling -------------------------------------------------------------------------------
-    def _collect(self, wait: float) -> list[dict]:
-        """Pending events plus whatever the reader queued (waiting up to ``wait`` s for the first one),
-        after the health checks."""
+    def _collect(self, wait: float, always_wait: bool = False) -> list[dict]:
+        """Pending events plus whatever the reader queued (waiting up to ``wait`` s for a new one if
+        nothing is pending, or anyway with ``always_wait``), after the health checks."""
         try:
-            first = [self._events.get(timeout=wait)] if wait > 0 and not self._pending else []
+            waiting = wait > 0 and (always_wait or not self._pending)
+            first = [self._events.get(timeout=wait)] if waiting else []
         except queue.Empty:
             first = []
         with self._lock:
@@ -323,11 +331,6 @@ class BackendClient:
                     self._dispatch(event, out)
             self._check_health(out)
             return out
-
-    def _requeue(self, events: list[dict]) -> None:
-        if events:
-            with self._lock:
-                self._pending[:0] = events
 
     def _forget(self, job) -> None:
         with self._lock:
@@ -409,7 +412,7 @@ class BackendClient:
         expired = [j for j, s in self._jobs.items() if s.cancel_deadline is not None and now > s.cancel_deadline]
         if expired:
             self._kill_and_fail(out, "cancelled", f"cancelled: the backend did not stop within {self.cancel_grace:.0f} s, "
-                                "so it was restarted")
+                                "so it was killed; the next request starts a fresh one")
         elif self.server_info is None and now - self._started_at > self.start_timeout:
             self._kill_and_fail(out, "backend_start_failed", f"the backend did not start within {self.start_timeout:.0f} s. "
                                 f"Its last output:\n{self.log_tail()}")

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..motion.hml_codec import FPS
+from ..motion.skeleton import FEATURE_DIM
 
 
 def resolve_device(device: str) -> str:
@@ -52,7 +53,7 @@ def _model_info(model, cached: bool) -> dict:
 
 
 def _fit_arrays(joints: np.ndarray, lengths: np.ndarray, params: dict, job) -> dict:
-    from ..fitting import fit_result_arrays
+    from ..fitting.results import fit_result_arrays
     job.progress("fit", 0, 1)
     arrays = fit_result_arrays(joints, lengths, smpl_path=params["smpl_path"],
                                fit_betas=params["fit_betas"], vertices=params["vertices"])
@@ -109,8 +110,9 @@ def _load_features(path: str) -> np.ndarray:
     array = _load_arrays(path, "features")["features"]
     if array.ndim == 2:
         array = array[None]
-    if array.ndim != 3 or array.shape[2] != 263 or 0 in array.shape:
-        raise InputError(f"{path}: features must have shape [T, 263] or [K, T, 263], got {list(array.shape)}")
+    if array.ndim != 3 or array.shape[2] != FEATURE_DIM or 0 in array.shape:
+        raise InputError(f"{path}: features must have shape [T, {FEATURE_DIM}] or [K, T, {FEATURE_DIM}], "
+                         f"got {list(array.shape)}")
     return array
 
 
@@ -142,13 +144,14 @@ def _load_arrays(path: str, main: str, optional: tuple[str, ...] = ()) -> dict[s
     """The array of a .npy (as ``main``), or ``main`` plus any ``optional`` arrays of a .npz;
     float32 and finite, with clear errors for anything else."""
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if isinstance(data, np.lib.npyio.NpzFile):
+        data = np.load(path, allow_pickle=False)
+        if isinstance(data, np.lib.npyio.NpzFile):
+            with data:
                 if main not in data.files:
                     raise InputError(f"{path}: no '{main}' array inside (found {', '.join(data.files) or 'nothing'})")
                 arrays = {key: data[key] for key in (main, *optional) if key in data.files}
-            else:
-                arrays = {main: data}
+        else:
+            arrays = {main: data}
     except InputError:
         raise
     except Exception as exc:  # not a numpy file, truncated, pickled objects

@@ -203,6 +203,10 @@ def validate_params(op: str, params: Any) -> dict:
             out[name] = default
         else:
             out[name] = check(name, params[name])
+    if out.get("vertices") and out.get("smpl_path") is None:
+        raise InputError("'vertices' needs an SMPL model file: set 'smpl_path' (see smpl_assets/README.md)")
+    if op in ("generate", "edit") and (out["vertices"] or out["smpl_path"] or out["fit_betas"]) and not out["fit"]:
+        raise InputError("'smpl_path', 'fit_betas' and 'vertices' only apply with 'fit': true")
     if op == "edit" and out["edit_end"] <= out["edit_start"]:
         raise InputError(f"edit range {out['edit_start']}..{out['edit_end']} is empty; "
                          "edit_end must be greater than edit_start")

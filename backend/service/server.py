@@ -151,12 +151,10 @@ def read_lines(stream: BinaryIO, limit: int):
 
 class Server:
     def __init__(self, in_stream: BinaryIO, out_fd: int, handlers: dict[str, Handler],
-                 loader: Callable | None = None, max_models: int = 2, keep_results: int = 8,
-                 device_resolver: Callable[[str], str] | None = None):
+                 loader: Callable | None = None, max_models: int = 2, keep_results: int = 8):
         self.in_stream, self.out_fd = in_stream, out_fd
         self.handlers = handlers
         self.cache = ModelCache(loader or _no_loader, max_models)
-        self.resolve_device = device_resolver or (lambda device: device)
         self.result_dir = tempfile.mkdtemp(prefix="blender-mdm-results-")
         self.keep_results = max(1, keep_results)
         self.results: collections.deque[str] = collections.deque()
