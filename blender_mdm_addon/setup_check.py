@@ -44,11 +44,16 @@ def runtime_dir() -> Path | None:
         return None
 
 
+def dev_venv_python() -> Path:
+    """The repository's development environment (used when running from a git checkout)."""
+    return backend_link.ADDON_DIR.parent / ".venv" / _VENV_PYTHON
+
+
 def resolve_python(settings: Settings) -> Path | None:
     """The backend interpreter: the preference, else the set-up runtime, else the repository's .venv."""
     if settings.python_exe:
         return Path(os.path.expanduser(settings.python_exe))
-    candidates = [backend_link.ADDON_DIR.parent / ".venv" / _VENV_PYTHON]
+    candidates = [dev_venv_python()]
     runtime = runtime_dir()
     if runtime is not None:
         candidates.insert(0, runtime / _VENV_PYTHON)

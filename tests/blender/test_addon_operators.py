@@ -221,7 +221,7 @@ def draw(context=None):
     return log
 
 
-def test_panel_draws_in_every_state(scene, fake, modal, tmp_path):
+def test_panel_draws_in_every_state(scene, fake, modal, tmp_path, monkeypatch):
     log = draw()  # no backend
     assert ("label", "Backend: not running (starts on Generate)", 'UNLINKED') in log and ("operator", "mdm.generate") in log
     assert {("set", "mdm.generate", k) for k in ("prompt", "seconds", "seed", "guidance", "steps", "num_samples",
@@ -246,6 +246,8 @@ def test_panel_draws_in_every_state(scene, fake, modal, tmp_path):
     assert ("label", "model.pt is truncated; download it again", 'ERROR') in draw()  # error
     prefs = bpy.context.preferences.addons["blender_mdm_addon"].preferences
     prefs.python_exe = ""
+    setup_check = sys.modules["blender_mdm_addon.setup_check"]
+    monkeypatch.setattr(setup_check, "dev_venv_python", lambda: tmp_path / "no-venv" / "python")
     try:
         log = draw()
     finally:
