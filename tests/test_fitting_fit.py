@@ -123,8 +123,10 @@ def test_batched_clips_fit_like_single_clips_and_pad_with_the_last_frame():
 @pytest.mark.parametrize("joints,kwargs,pattern", [
     (np.zeros((10, 21, 3)), {}, r"\[T, 22, 3\]"),
     (np.full((10, 22, 3), np.nan), {}, "NaN"),
-    (np.zeros((2, 10, 22, 3)), {"lengths": [10, 11]}, "lengths"),
-    (np.zeros((10, 22, 3)), {"fit_betas": True}, "SMPL model file"),
+    (np.zeros((2, 10, 22, 3)) + builtin_rest_joints()[:22], {"lengths": [10, 11]}, "lengths"),
+    (np.zeros((10, 22, 3)), {}, "metres"),
+    (builtin_rest_joints()[None, :22] * 100, {}, "centimetres"),
+    (builtin_rest_joints()[None, :22], {"fit_betas": True}, "SMPL model file"),
 ])
 def test_bad_input_is_an_input_error(joints, kwargs, pattern):
     with pytest.raises(InputError, match=pattern):

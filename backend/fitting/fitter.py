@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..motion import quaternion as Q
-from ..motion.skeleton import HML_NUM_JOINTS, SMPL_PARENTS
+from ..motion.skeleton import HML_NUM_JOINTS, HML_TARGET_BONE_LENGTHS, SMPL_PARENTS
 from ..motion.smpl_skeleton import forward_kinematics
 from .betas import fit_betas_to_bone_lengths
 from .ik import solve_ik
@@ -65,6 +65,11 @@ def _check_joints(joints) -> np.ndarray:
                          f"metres), got {list(arr.shape)}")
     if not np.all(np.isfinite(arr)):
         raise InputError("joints contain NaN or infinite values")
+    bones = np.linalg.norm(arr[..., 1:, :] - arr[..., SMPL_PARENTS[1:HML_NUM_JOINTS], :], axis=-1)
+    scale = np.median(bones) / np.median(HML_TARGET_BONE_LENGTHS[1:])
+    if not 0.2 < scale < 5.0:
+        raise InputError(f"joints do not look like a human skeleton in metres: bones are {scale:.3g} times "
+                         f"HumanML3D's (convert centimetres to metres; joint order must be HumanML3D's)")
     return arr
 
 
