@@ -77,14 +77,17 @@ def report(name: str, fitted: np.ndarray, target: np.ndarray, poses: np.ndarray 
     print(line)
 
 
-def time_ours(joints: np.ndarray, rest: np.ndarray, repeats: int):
-    fit = fit_joints(joints, rest_joints=rest)  # warm-up (and the result we report)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fit_joints(joints, rest_joints=rest)
-        times.append(time.perf_counter() - start)
-    return fit, np.array(times)
+def time_ours(joints: np.ndarray, skeletons: list, repeats: int):
+    """Fits (one per skeleton, after a warm-up) and [repeats, skeletons] wall times, interleaved
+    so that a burst of load from other processes hits every skeleton alike."""
+    fits = [fit_joints(joints, rest_joints=rest) for rest in skeletons]
+    times = np.zeros((repeats, len(skeletons)))
+    for r in range(repeats):
+        for i, rest in enumerate(skeletons):
+            start = time.perf_counter()
+            fit_joints(joints, rest_joints=rest)
+            times[r, i] = time.perf_counter() - start
+    return fits, times
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,7 +183,7 @@ def smplify_baseline(target: np.ndarray, rest: np.ndarray, body_steps: int, devi
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=196)
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--baseline-steps", type=int, default=150, help="LBFGS body steps (MDM: 150)")
     parser.add_argument("--device", default="cpu", help="device for the baseline (cpu or cuda)")
     parser.add_argument("--threads", type=int, default=1,
@@ -199,8 +202,8 @@ def main() -> int:
     print(f"cpu: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} "
           f"(timings are noisy when other work shares the CPU)")
 
-    fit, times = time_ours(joints, rest, args.repeats)
-    fit_b, times_b = time_ours(joints, None, args.repeats)
+    (fit, fit_b), both = time_ours(joints, [rest, None], args.repeats)
+    times, times_b = both[:, 0], both[:, 1]
     ours = float(np.median(times))
     print(f"\nblender-mdm fitter (numpy, CPU), {args.frames} frames, {args.repeats} runs:")
     print(f"  SMPL-neutral-like skeleton: median {ours * 1e3:6.1f} ms  (min {times.min() * 1e3:.1f})")

@@ -157,3 +157,8 @@ def test_npz_members_holding_pickles_go_through_the_same_allow_list(tmp_path, ar
     with pytest.raises(SMPLFileError, match="refused to load global"):
         load_smpl(path)
     assert not marker.exists()
+
+
+def test_chumpy_objects_with_unusable_state_are_named(tmp_path, arrays):
+    path = write_smpl_pkl(tmp_path / "SMPL_NEUTRAL.pkl", dict(arrays, shapedirs=None), "py3")
+    _expect_error(path, "'shapedirs'")
