@@ -72,7 +72,8 @@ def report(name: str, fitted: np.ndarray, target: np.ndarray, poses: np.ndarray 
             f"bone jitter {np.degrees(M.bone_jitter(fitted)):5.3f} deg/f^2")
     if poses is not None:
         rot = Q.axis_angle_to_matrix(poses)
-        off = np.mean([np.degrees(M.off_hinge_angle(rot[:, j], a)).mean() for j, a in zip(CHAIN_HINGE, HINGE_AXES)])
+        off = np.mean([np.degrees(M.off_hinge_angle(rot[:, j], a)).mean()
+                       for j, a in zip(CHAIN_HINGE, HINGE_AXES)])
         line += f"  off-hinge {off:4.2f} deg  sign flips {M.quaternion_sign_flips(poses)}"
     print(line)
 
@@ -207,7 +208,8 @@ def main() -> int:
     ours = float(np.median(times))
     print(f"\nblender-mdm fitter (numpy, CPU), {args.frames} frames, {args.repeats} runs:")
     print(f"  SMPL-neutral-like skeleton: median {ours * 1e3:6.1f} ms  (min {times.min() * 1e3:.1f})")
-    print(f"  built-in skeleton:          median {np.median(times_b) * 1e3:6.1f} ms  (min {times_b.min() * 1e3:.1f})")
+    print(f"  built-in skeleton:          median {np.median(times_b) * 1e3:6.1f} ms  "
+          f"(min {times_b.min() * 1e3:.1f})")
     print(f"  target for 196 frames: <= 50 ms -> {'OK' if ours <= 0.050 else 'OVER'} (median)")
     print("\naccuracy (same input):")
     report("target motion itself", joints, joints, None)
@@ -225,8 +227,10 @@ def main() -> int:
         print(f"\nbaseline skipped: {args.device} is not available here")
         return 0
     __import__("torch").set_num_threads(args.threads)
-    print(f"\nSMPLify-style LBFGS baseline (torch, {args.device}), 10 camera + {args.baseline_steps} body steps ...")
-    fitted, poses, seconds, evals, camera_evals, history = smplify_baseline(joints, rest, args.baseline_steps, args.device)
+    print(f"\nSMPLify-style LBFGS baseline (torch, {args.device}), 10 camera + {args.baseline_steps} "
+          f"body steps ...")
+    fitted, poses, seconds, evals, camera_evals, history = smplify_baseline(
+        joints, rest, args.baseline_steps, args.device)
     final = history[-1][2]
     conv = next(h for h in history if h[2] <= final + 5e-5)
     print(f"  total {seconds:7.2f} s, {evals} loss evaluations ({camera_evals} in the camera stage)")

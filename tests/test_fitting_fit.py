@@ -138,7 +138,9 @@ def test_builtin_skeleton_is_a_t_pose_with_humanml3d_bone_lengths():
     bones = rest[1:] - rest[SMPL_PARENTS[1:]]
     np.testing.assert_allclose(np.linalg.norm(bones[:21], axis=-1), HML_TARGET_BONE_LENGTHS[1:], atol=1e-12)
     assert rest[:, 1].min() == 0.0 and rest[0, 0] == 0.0 and rest[0, 2] == 0.0
-    assert bones[19, 0] > 0.95 * np.linalg.norm(bones[19]) and bones[20, 0] < -0.95 * np.linalg.norm(bones[20])
+    forearms = bones[[19, 20]]  # bones[i] ends at joint i + 1: the wrists 20 (left) and 21 (right)
+    assert forearms[0, 0] > 0.95 * np.linalg.norm(forearms[0])
+    assert forearms[1, 0] < -0.95 * np.linalg.norm(forearms[1])
     assert np.all(rest[[7, 8, 10, 11], 1] < 0.15) and rest[15, 1] > 1.4  # feet down, head up
 
 

@@ -20,7 +20,8 @@ def arrays():
 
 @pytest.fixture(scope="module")
 def py2_file(tmp_path_factory, arrays):
-    return write_smpl_pkl(tmp_path_factory.mktemp("smpl") / "basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl", arrays)
+    folder = tmp_path_factory.mktemp("smpl")
+    return write_smpl_pkl(folder / "basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl", arrays)
 
 
 @pytest.mark.parametrize("style,protocol", [("py2", 2), ("py3", 0), ("py3", 2), ("py3", 5), ("npz", None)])

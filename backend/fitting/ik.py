@@ -60,8 +60,8 @@ def swing(v_from: np.ndarray, v_to: np.ndarray) -> np.ndarray:
         c = _dot(a, b)
     v = np.cross(a, b)
     # I + [v]x + [v]x^2 / (1 + c), with [v]x^2 = v v^T - |v|^2 I
-    vv = (v[..., :, None] * v[..., None, :] - _dot(v, v)[..., None, None] * np.eye(3)) / (1.0 + c)[..., None, None]
-    return np.eye(3) + _skew(v) + vv
+    vv = v[..., :, None] * v[..., None, :] - _dot(v, v)[..., None, None] * np.eye(3)
+    return np.eye(3) + _skew(v) + vv / (1.0 + c)[..., None, None]
 
 
 def rotation_about(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:

@@ -187,8 +187,8 @@ def _sparse_to_numpy(obj: _Sparse, key: str) -> np.ndarray:
 
 def _check_sparse(key: str, shape: tuple, rows: np.ndarray, cols: np.ndarray, data: np.ndarray) -> None:
     sane_shape = len(shape) == 2 and min(shape) >= 0 and shape[0] * shape[1] <= 10 ** 8
-    inside = (len(rows) == len(cols) == len(data) and rows.min(initial=0) >= 0 and cols.min(initial=0) >= 0
-              and rows.max(initial=-1) < shape[0] and cols.max(initial=-1) < shape[1]) if sane_shape else False
+    inside = sane_shape and len(rows) == len(cols) == len(data) and rows.min(initial=0) >= 0 \
+        and cols.min(initial=0) >= 0 and rows.max(initial=-1) < shape[0] and cols.max(initial=-1) < shape[1]
     if not inside:
         raise SMPLFileError(f"'{key}' is a damaged sparse matrix (indices outside its shape {shape})")
 
@@ -374,7 +374,8 @@ def validate_smpl_arrays(arrays: dict, path: str | Path, num_betas: int | None =
     parents = kintree[0].copy()
     parents[0] = -1  # stored as uint32 4294967295
     if not np.array_equal(parents, SMPL_PARENTS):
-        raise SMPLFileError(f"{path}: the joint tree {parents.tolist()} is not SMPL's {SMPL_PARENTS.tolist()}")
+        raise SMPLFileError(f"{path}: the joint tree {parents.tolist()} is not SMPL's "
+                            f"{SMPL_PARENTS.tolist()}")
     betas_in_file = shapedirs.shape[2]
     if num_betas is not None:
         shapedirs = shapedirs[..., :num_betas]
