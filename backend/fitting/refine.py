@@ -71,7 +71,10 @@ _OFF_HINGE = (np.eye(3) - HINGE_AXES[:, :, None] * HINGE_AXES[:, None, :])[..., 
 # ----------------------------------------------------------------------------------------------
 def _mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """[..., i, k, F] @ [..., k, j, F] -> [..., i, j, F]."""
-    return (a[..., :, :, None, :] * b[..., None, :, :, :]).sum(-3)
+    out = a[..., :, 0:1, :] * b[..., 0:1, :, :]
+    out += a[..., :, 1:2, :] * b[..., 1:2, :, :]
+    out += a[..., :, 2:3, :] * b[..., 2:3, :, :]
+    return out
 
 
 def _mv(a: np.ndarray, v: np.ndarray) -> np.ndarray:
