@@ -1,8 +1,10 @@
 """Joints -> SMPL parameters: analytic IK, Gauss-Newton refinement, floor fix, quaternion continuity.
 
 ``fit_joints`` takes HumanML3D-frame joints [T, 22, 3] (or a batch [K, T, 22, 3]) and returns a
-``FitResult``: ``ik.solve_ik`` (closed form), then ``refine.refine`` (2 Gauss-Newton iterations on
-the skeleton only), then the floor fix and quaternion continuity. ~30 ms for 196 frames on one CPU
+``FitResult``: ``ik.solve_ik`` (closed form), then ``refine.refine`` (Gauss-Newton on the skeleton
+only: one iteration when the rest skeleton has the targets' bone lengths - a near-zero-residual
+problem that Gauss-Newton solves in one step - two when they differ, e.g. SMPL with beta = 0),
+then the floor fix and quaternion continuity. ~30 ms for 196 frames on one CPU
 core (bench/fitting.py). numpy, not torch: the work is tiny 3x3 algebra on <= 196 frames, where
 per-operation overhead dominates; numpy with the frame axis last beat torch's batched matmul in
 our measurements, needs no GPU, and keeps the CLI and the fitter free of torch's ~1 s import.
@@ -20,7 +22,7 @@ from ..errors import InputError
 from ..motion import quaternion as Q
 from ..motion.skeleton import HML_NUM_JOINTS, HML_TARGET_BONE_LENGTHS, SMPL_PARENTS
 from ..motion.smpl_skeleton import forward_kinematics
-from .betas import fit_betas_to_bone_lengths
+from .betas import fit_betas_to_bone_lengths, target_bone_lengths
 from .ik import solve_ik
 from .refine import RefineWeights, refine
 from .rest_skeleton import builtin_rest_joints
@@ -31,7 +33,8 @@ FOOT_JOINTS = np.array([7, 8, 10, 11])  # ankles and toes: the joints that touch
 
 @dataclass(frozen=True)
 class FitConfig:
-    iterations: int = 2           # Gauss-Newton iterations after the analytic solution (0 = IK only)
+    iterations: int | None = None  # Gauss-Newton iterations after the analytic solution (0 = IK
+    #                                only); None: 1 if the bone lengths match within 3 %, else 2
     pos_weight: float = 1.0       # per squared metre of joint position error
     foot_weight: float = 2.0      # ankles and toes, so contacts stay put
     dir_weight: float = 0.003     # per squared unit of bone-direction error (a 5.5 cm lever)
@@ -91,6 +94,13 @@ def fix_floor(joints: np.ndarray, targets: np.ndarray, tolerance: float) -> np.n
     return -np.sign(gap) * np.maximum(np.abs(gap) - tolerance, 0.0)
 
 
+def bone_length_mismatch(targets: np.ndarray, rest_joints: np.ndarray) -> float:
+    """Largest relative difference between the targets' median bone lengths and the skeleton's."""
+    bones = np.arange(1, HML_NUM_JOINTS)
+    rest = np.linalg.norm(rest_joints[bones] - rest_joints[SMPL_PARENTS[bones]], axis=-1)
+    return float(np.max(np.abs(target_bone_lengths(targets) / rest - 1.0)))
+
+
 def fit_frames(targets: np.ndarray, lengths: np.ndarray, rest_joints: np.ndarray,
                config: FitConfig = FitConfig()):
     """Fit flattened clips: targets [N, 22, 3] with N = sum(lengths).
@@ -99,10 +109,13 @@ def fit_frames(targets: np.ndarray, lengths: np.ndarray, rest_joints: np.ndarray
     trans [N, 3], joints [N, 24, 3]).
     """
     local, trans = solve_ik(targets, rest_joints)
-    if config.iterations > 0:
+    iterations = config.iterations
+    if iterations is None:
+        iterations = 1 if bone_length_mismatch(targets, rest_joints) < 0.03 else 2
+    if iterations > 0:
         prev_idx, next_idx, interior = _neighbours(lengths)
         local, trans, joints = refine(local, trans, targets, rest_joints, config.refine_weights(),
-                                      config.iterations, prev_idx, next_idx, interior)
+                                      iterations, prev_idx, next_idx, interior)
     else:
         joints, _ = forward_kinematics(local, trans, rest_joints)
     shift = fix_floor(joints, targets, config.floor_tolerance)
