@@ -4,10 +4,11 @@
 ``FitResult``: ``ik.solve_ik`` (closed form), then ``refine.refine`` (Gauss-Newton on the skeleton
 only: one iteration when the rest skeleton has the targets' bone lengths - a near-zero-residual
 problem that Gauss-Newton solves in one step - two when they differ, e.g. SMPL with beta = 0),
-then the floor fix and quaternion continuity. ~30 ms for 196 frames on one CPU
-core (bench/fitting.py). numpy, not torch: the work is tiny 3x3 algebra on <= 196 frames, where
-per-operation overhead dominates; numpy with the frame axis last beat torch's batched matmul in
-our measurements, needs no GPU, and keeps the CLI and the fitter free of torch's ~1 s import.
+then the floor fix and quaternion continuity. 196 frames take ~20 ms (built-in skeleton) or
+~30 ms (SMPL, beta = 0) on one core of the dev machine at its least loaded (bench/fitting.py).
+numpy, not torch: the work is tiny 3x3 algebra on <= 196 frames, where per-operation overhead
+dominates; numpy with the frame axis last beat torch's batched matmul in our measurements, needs
+no GPU, and keeps the CLI and the fitter free of torch's ~1 s import.
 The rest skeleton is, in order of preference, the one of the user's SMPL file (beta = 0, or betas
 fitted to the bone lengths - one beta vector for the whole batch: MDM outputs share one skeleton),
 an explicit ``rest_joints`` array, or the built-in skeleton (``rest_skeleton.py``).
