@@ -88,3 +88,16 @@ def feature_mask_for_joints(joints: tuple[int, ...], include_root: bool) -> np.n
 def lower_body_feature_mask() -> np.ndarray:
     """MDM's ``HML_LOWER_BODY_MASK``: True on the 107 entries that upper-body editing keeps."""
     return feature_mask_for_joints(LOWER_BODY_JOINTS, include_root=True)
+
+
+def facing_direction(joints: np.ndarray) -> np.ndarray:
+    """Horizontal unit direction [..., 3] the body faces, from hips and shoulders.
+
+    joints: [..., 22, 3] y-up. Uses the across vector (right minus left hip + right minus left
+    shoulder) and up x across, the same construction HumanML3D uses to canonicalise clips.
+    """
+    joints = np.asarray(joints, dtype=np.float64)
+    across = (joints[..., 2, :] - joints[..., 1, :]) + (joints[..., 17, :] - joints[..., 16, :])
+    forward = np.cross(np.array([0.0, 1.0, 0.0]), across)
+    forward[..., 1] = 0.0
+    return forward / np.maximum(np.linalg.norm(forward, axis=-1, keepdims=True), 1e-12)

@@ -1,0 +1,1 @@
+"""Training-side code: the procedural motion corpus, its metrics, and (later) the MDM training loop."""
