@@ -9,8 +9,9 @@ Models: full size (latent 512, 8 layers, ff 1024, 4 heads, CLIP-width condition)
 mask_frames like the 50-step release. The baseline runs the network the way the official code does:
 stock ``nn.TransformerEncoder`` / ``nn.TransformerDecoder`` modules on sequence-first tensors, an
 (all-valid) frame padding mask passed in, and two separate cond / uncond calls per step (the CFG
-wrapper), under ``no_grad`` (tests/helpers/official_style.py). Both go through the same sampling loop and noise, so the printed
-``max|diff|`` of the final samples shows the speed-up keeps the numerics conformant.
+wrapper), under ``no_grad`` (tests/helpers/official_style.py). Both go through the same sampling
+loop and noise, so the printed ``max|diff|`` of the final samples shows the speed-up keeps the
+numerics conformant. The machine is shared: compare ratios measured in the same run only.
 """
 from __future__ import annotations
 
