@@ -76,6 +76,7 @@ def test_tiny_training_run_learns_writes_official_layout_and_samples(tiny_corpus
     assert losses[-1] < 0.7 * losses[0], losses
     assert "val_loss_ema" in history[-1]
 
+    assert np.array_equal(np.load(out / "Mean.npy"), np.load(tiny_corpus / "Mean.npy"))   # stats travel along
     args = json.loads((out / "args.json").read_text())
     assert args["use_ema"] is True and args["dataset"] == "humanml" and args["text_encoder_type"] == "minilm"
     ckpt = torch.load(out / f"model{cfg.num_steps:09d}.pt", weights_only=True)

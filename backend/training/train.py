@@ -235,6 +235,9 @@ class Trainer:
             avg_model_beta=self.cfg.ema_beta, lambda_vel=self.cfg.lambda_vel, save_dir=str(out),
             train_platform_type="NoPlatform", backend_version=__version__)
         (out / "args.json").write_text(json.dumps(args_json, indent=4, sort_keys=True))
+        # the statistics the model was trained with travel with it (the loaders read them from here)
+        np.save(out / "Mean.npy", self.train_data.normalizer.mean)
+        np.save(out / "Std.npy", self.train_data.normalizer.std)
         path = out / f"model{self.step:09d}.pt"
         torch.save({"model": self.model.state_dict(), "model_avg": self.ema.state_dict()}, path)
         log_file = {"config": asdict(self.cfg), "history": self.history, "final": final,
