@@ -135,8 +135,14 @@ class TextEncoder:
                                    f"(e.g. {missing[0]}); download {HUB_IDS[self.kind][0]} again")
         return net
 
-    def _encode(self, prompt: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def embed(self, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """ids [B, L] int64 (+ attention mask [B, L], 1 = token) -> condition [B, 1 or L, D] float32.
+        This is the body of the exported text-encoder graph."""
         raise NotImplementedError
+
+    def _encode(self, prompt: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        ids = torch.tensor([self.tokens.ids(prompt)], dtype=torch.int64, device=self.device)
+        return self.embed(ids, torch.ones_like(ids)), None  # one prompt: no padding tokens, so no mask
 
     def _check_width(self, width: int) -> None:
         if width != DIMS[self.kind]:
@@ -171,11 +177,10 @@ class ClipEncoder(TextEncoder):
         """The official CLIP token row: SOT, <= 20 BPE tokens, EOT, zeros up to 77."""
         return self.tokens.ids(prompt)
 
-    def _encode(self, prompt):
-        ids = torch.tensor([self.token_ids(prompt)], dtype=torch.int64, device=self.device)
-        hidden = self.net.text_model(input_ids=ids).last_hidden_state        # [1, 77, width] (final LN applied)
-        pooled = hidden[torch.arange(1), ids.argmax(dim=-1)]                  # EOT has the largest id
-        return self.net.text_projection(pooled)[:, None, :].float(), None     # [1, 1, 512]
+    def embed(self, ids, mask=None):  # the official CLIP text path has no attention mask
+        hidden = self.net.text_model(input_ids=ids).last_hidden_state        # [B, 77, width] (final LN applied)
+        pooled = hidden[torch.arange(ids.shape[0], device=ids.device), ids.argmax(dim=-1)]  # EOT: largest id
+        return self.net.text_projection(pooled)[:, None, :].float()          # [B, 1, 512]
 
 
 class BertEncoder(TextEncoder):
@@ -192,14 +197,8 @@ class BertEncoder(TextEncoder):
     def _prompt_tokenizer(self):
         return PromptTokenizer(self.kind, self._tokenizer_json(), self._limit(), {"sep": self.tokenizer.sep_token_id})
 
-    def _hidden(self, prompt):
-        ids = torch.tensor([self.tokens.ids(prompt)], dtype=torch.int64, device=self.device)
-        mask = torch.ones_like(ids)
-        return self.net(input_ids=ids, attention_mask=mask).last_hidden_state.float(), mask  # [1, L, D]
-
-    def _encode(self, prompt):
-        hidden, _ = self._hidden(prompt)
-        return hidden, None  # one prompt: no padding tokens, so no mask is needed
+    def embed(self, ids, mask):
+        return self.net(input_ids=ids, attention_mask=mask).last_hidden_state.float()     # [B, L, 768]
 
 
 class MiniLMEncoder(BertEncoder):
@@ -212,11 +211,11 @@ class MiniLMEncoder(BertEncoder):
             limit = int(json.loads(config.read_text()).get("max_seq_length", limit))
         return min(limit, int(self.net.config.max_position_embeddings))
 
-    def _encode(self, prompt):
-        hidden, mask = self._hidden(prompt)
+    def embed(self, ids, mask):
+        hidden = super().embed(ids, mask)                                     # [B, L, 384]
         weights = mask[..., None].to(hidden.dtype)
         pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)   # mean over real tokens
-        return torch.nn.functional.normalize(pooled, p=2, dim=-1)[:, None, :], None  # [1, 1, 384]
+        return torch.nn.functional.normalize(pooled, p=2, dim=-1)[:, None, :]  # [B, 1, 384]
 
 
 ENCODERS = {"clip": ClipEncoder, "bert": BertEncoder, "minilm": MiniLMEncoder}
