@@ -100,14 +100,21 @@ def denoiser_input_names(model: MDM) -> list[str]:
 
 def _quiet_export(module: nn.Module, args: tuple, kwargs: dict, dynamic_shapes: dict, input_names, output_names,
                   opset: int | None):
-    """torch.onnx.export(dynamo=True) without its progress prints and warnings on our stdout."""
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        for name in ("torch.onnx", "torch.export", "torch._export", "torch.fx.experimental.symbolic_shapes"):
-            logging.getLogger(name).setLevel(logging.ERROR)
-        return torch.onnx.export(module.eval(), args, kwargs=kwargs, dynamo=True, dynamic_shapes=dynamic_shapes,
-                                 input_names=input_names, output_names=output_names, opset_version=opset,
-                                 verbose=False)
+    """torch.onnx.export(dynamo=True) without its progress prints, warnings and debug logs."""
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._export", "torch.__trace",
+                                                "torch.fx.experimental.symbolic_shapes", "onnxscript")]
+    levels = [lg.level for lg in loggers]
+    try:
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            return torch.onnx.export(module.eval(), args, kwargs=kwargs, dynamo=True, dynamic_shapes=dynamic_shapes,
+                                     input_names=input_names, output_names=output_names, opset_version=opset,
+                                     verbose=False)
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def graph_io(path: Path) -> tuple[list[dict], list[dict], int]:
