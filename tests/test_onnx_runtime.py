@@ -201,3 +201,25 @@ sys.exit(code)
         assert json.loads(str(data["recipe"]))["runtime"] == "onnx"
         assert np.abs(data["features"] - expected.features).max() <= 1e-4 * float(torch_gen.normalizer.std.max())
     np.testing.assert_allclose(np.load(tmp_path / "service.npy"), np.load(out)["features"], atol=1e-6)
+
+
+def test_runtime_onnx_exports_a_checkpoint_once_into_the_cache(onnx_exports, pair, tiny_encoders, tmp_path,  # noqa: F811
+                                                                monkeypatch):
+    from backend.__main__ import main
+    from backend.onnx_runtime import MANIFEST_NAME, is_onnx_export
+    model_dir, _ = onnx_exports("gru_clip")
+    monkeypatch.setenv("BLENDER_MDM_ONNX_CACHE", str(tmp_path / "cache"))
+    argv = ["generate", "--model-dir", str(model_dir), "--runtime", "onnx", "--text-encoder-dir",
+            str(tiny_encoders["clip"]), "--prompt", "a person kicks", "--seconds", "1", "--steps", "8", "--quiet"]
+    assert main(argv + ["--out", str(tmp_path / "a.npz")]) == 0
+    (cached,) = list((tmp_path / "cache").iterdir())
+    assert is_onnx_export(cached) and cached.name.startswith("gru_clip-")
+    stamp = (cached / MANIFEST_NAME).stat().st_mtime_ns
+    assert main(argv + ["--out", str(tmp_path / "b.npz")]) == 0        # reused, not exported again
+    assert (cached / MANIFEST_NAME).stat().st_mtime_ns == stamp
+    torch_gen, _ = pair("gru_clip")
+    expected = torch_gen.generate("a person kicks", seconds=1.0, steps=8)
+    for name in ("a.npz", "b.npz"):
+        with np.load(tmp_path / name) as data:
+            assert json.loads(str(data["recipe"]))["runtime"] == "onnx"
+            assert np.abs(torch_gen.normalizer.normalize(data["features"]) - _normalized(torch_gen, expected)).max() <= 1e-4
