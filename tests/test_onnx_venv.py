@@ -3,10 +3,12 @@ model: the ``generate`` command and the warm service (what the add-on talks to),
 motion as torch. Opt-in (network or pip cache, about a minute): ``scripts/test.sh -m onnx_venv``."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,6 +38,10 @@ def test_fresh_torch_free_venv_generates_from_an_export(onnx_exports, tiny_encod
     t1 = time.perf_counter()
     probe = subprocess.run([python, "-c", "import torch"], capture_output=True, text=True)
     assert probe.returncode != 0 and "No module named 'torch'" in probe.stderr
+    spec = importlib.util.spec_from_file_location("addon_backend_setup", REPO / "blender_mdm_addon/backend_setup.py")
+    addon_setup = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(addon_setup)
+    assert addon_setup.environment_is_healthy(Path(python))  # the add-on accepts an ONNX Runtime environment
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     out = tmp_path / "motion.npz"
     _run([python, "-m", "backend", "generate", "--model-dir", str(export_dir), "--prompt", "a person walks forward",
