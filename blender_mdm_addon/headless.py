@@ -1,7 +1,7 @@
 """Generate (or key a result file) without a window; the same operator the panel uses.
 
     blender --background [scene.blend] --python <addon>/headless.py -- --prompt "a person jumps" \
-        --seconds 3 --seed 1 --num-samples 2 --save out.blend
+        --seconds 3 --seed 1 --num-samples 2 --save out.blend --preview out.png
     blender -b --python <addon>/headless.py -- --result motion.npz --fps 30 --save out.blend
     python <addon>/headless.py -- ...            # the same, with bpy installed as a Python module
 
@@ -38,6 +38,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--smpl-dir")
     p.add_argument("--device", choices=("auto", "cuda", "cpu"))
     p.add_argument("--save", help="write the .blend here")
+    p.add_argument("--preview", help="write a contact sheet PNG of the posed rig here")
     args = p.parse_args(argv)
     if bool(args.prompt) == bool(args.result):
         p.error("give exactly one of --prompt or --result")
@@ -86,6 +87,12 @@ def main(argv: list[str]) -> int:
     rig = bpy.context.view_layer.objects.active
     summary = {"rig": rig.name if rig else None, "actions": [a.name for a in actions],
                "frame_range": list(actions[0]["mdm_frame_range"]) if actions else None, "fps": scene.render.fps}
+    if args.preview and rig is not None and actions:
+        from importlib import import_module
+        preview = import_module(f"{name}.rig_preview")
+        first, last = (int(x) for x in actions[0]["mdm_frame_range"])
+        summary["preview"] = str(preview.write_rig_preview(bpy.context, rig, Path(args.preview).resolve(),
+                                                           (first, last)))
     if args.save:
         bpy.ops.wm.save_as_mainfile(filepath=str(Path(args.save).resolve()))
         summary["saved"] = str(Path(args.save).resolve())
