@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..errors import InputError
+from ..errors import CheckpointError, InputError
 from ..motion.hml_codec import FPS, MAX_FRAMES, MotionNormalizer, recover_joints_from_features
 from ..motion.skeleton import FEATURE_DIM
 from .args import ModelArgs
@@ -124,7 +124,6 @@ def check_edit_window(known, mask, lengths, max_frames: int) -> tuple[np.ndarray
 
 def load_normalizer(stats_dir: Path | None) -> MotionNormalizer:
     """Mean.npy/Std.npy of a model folder (None = the HumanML3D statistics shipped with the backend)."""
-    from ..errors import CheckpointError
     try:
         return MotionNormalizer.from_dir(stats_dir)
     except (OSError, ValueError) as exc:

@@ -65,6 +65,9 @@ def open_session(folder: Path, spec: GraphSpec, providers: list, threads: int | 
     options.log_severity_level = 3  # errors only: ORT warns about every node it keeps on the CPU
     if threads:
         options.intra_op_num_threads = threads
+    if PROVIDERS["dml"] in [p if isinstance(p, str) else p[0] for p in providers]:
+        options.enable_mem_pattern = False  # the DirectML provider requires both (ONNX Runtime docs)
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     path = folder / spec.file
     try:
         session = ort.InferenceSession(str(path), options, providers=providers)
