@@ -106,7 +106,8 @@ def main(argv=None) -> int:
     parser.add_argument("--frames", nargs="+", type=int, default=[120, 196])
     parser.add_argument("--batch", nargs="+", type=int, default=[1, 4])
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--device", default="all", help="cpu, cuda or all (cuda only when torch and onnxruntime have it)")
+    parser.add_argument("--device", default="all",
+                        help="cpu, cuda or all (cuda only when torch and onnxruntime have it)")
     args = parser.parse_args(argv)
     steps_list = [10, 1000] if args.quick else sorted(set(args.export_steps) | {50})
     configs = [(120, 1)] if args.quick else list(zip(args.frames, args.batch))

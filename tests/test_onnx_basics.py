@@ -22,8 +22,9 @@ def write_fake_export(folder, kind="clip", **changes):
     for name in ("denoiser.onnx", "text_encoder.onnx", "tokenizer.json", "Mean.npy", "Std.npy"):
         (folder / name).write_bytes(b"placeholder")
     graph = {"inputs": [{"name": "x", "dtype": "float32", "shape": ["batch", "frames", 263]}], "outputs": []}
+    args = ModelArgs(text_encoder_type=kind, arch="trans_dec" if kind == "bert" else "trans_enc")
     manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "model_id": "m@123",
-                "args": args_to_json_dict(ModelArgs(text_encoder_type=kind, arch="trans_dec" if kind == "bert" else "trans_enc")),
+                "args": args_to_json_dict(args),
                 "opset": 20, "denoiser": {"file": "denoiser.onnx", **graph},
                 "text_encoder": {"kind": kind, "graph": {"file": "text_encoder.onnx", **graph},
                                  "tokenizer": {"file": "tokenizer.json", "max_tokens": 20, "special_ids": {}}}}

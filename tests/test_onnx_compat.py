@@ -60,9 +60,11 @@ def test_golden_forward_and_cfg_outputs(exported, shared, name):
     inputs, ref = np.load(shared / "mdm_compat/forward_inputs.npz"), np.load(shared / f"mdm_compat/forward_{name}.npz")
     x = inputs["x_t"].astype(np.float32)
     text, pad = _text(inputs, model.args.text_encoder_type, x.shape[0])
-    runs = {"out_cond": dict(scale=1.0), "out_uncond": dict(conditional=False), "out_cfg": dict(scale=float(ref["cfg_scale"]))}
+    runs = {"out_cond": dict(scale=1.0), "out_uncond": dict(conditional=False),
+            "out_cfg": dict(scale=float(ref["cfg_scale"]))}
     for key, kwargs in runs.items():
-        ours = OnnxGuidedDenoiser(session, names, model.args.arch, text, pad, frame_pad=_frame_pad(inputs["mask"]), **kwargs)
+        ours = OnnxGuidedDenoiser(session, names, model.args.arch, text, pad, frame_pad=_frame_pad(inputs["mask"]),
+                                  **kwargs)
         assert np.abs(ours(x, ref["timesteps"]) - ref[key]).max() <= TOL_CALL, key
 
 
@@ -94,8 +96,10 @@ def test_golden_sampling_and_editing_runs_replay(exported, shared, kind):
         shape = tuple(int(s) for s in data["shape"])
         schedule = build_schedule(a.noise_schedule, a.diffusion_steps, len(data["timesteps"]), a.sigma_small)
         text, pad = _text(data, a.text_encoder_type, shape[0])
-        ours = OnnxGuidedDenoiser(session, names, a.arch, text, pad, float(data["scale"]), frame_pad=_frame_pad(data["mask"]))
-        known = dict(known=data["inpainted_motion"], known_mask=data["inpainting_mask"]) if kind == "edit_inbetween" else {}
+        ours = OnnxGuidedDenoiser(session, names, a.arch, text, pad, float(data["scale"]),
+                                  frame_pad=_frame_pad(data["mask"]))
+        edit = kind == "edit_inbetween"
+        known = dict(known=data["inpainted_motion"], known_mask=data["inpainting_mask"]) if edit else {}
         out = sample_loop(ours, shape, schedule, RecordedNoise(data["noise"]), **known)
         assert np.abs(out - data["final_sample"]).max() <= TOL_SAMPLE, path.name
 

@@ -17,7 +17,8 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="folder to write (new, empty, or an earlier export)")
     parser.add_argument("--text-encoder-dir", default=None,
                         help="folder of the CLIP / DistilBERT files (default: the Hugging Face cache)")
-    parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: the exporter's, 20 with torch 2.13)")
+    parser.add_argument("--opset", type=int, default=None,
+                        help="ONNX opset (default: the exporter's, 20 with torch 2.13)")
     parser.add_argument("--no-verify", action="store_true",
                         help="skip the check that ONNX Runtime reproduces one torch denoiser call")
     parser.add_argument("--quiet", action="store_true", help="no progress output")

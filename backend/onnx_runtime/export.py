@@ -127,7 +127,8 @@ def graph_io(path: Path) -> tuple[list[dict], list[dict], int]:
         for v in values:
             t = v.type.tensor_type
             shape = [d.dim_param if d.dim_param else int(d.dim_value) for d in t.shape.dim]
-            out.append({"name": v.name, "dtype": onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name, "shape": shape})
+            dtype = onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name
+            out.append({"name": v.name, "dtype": dtype, "shape": shape})
         return out
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
     return describe(proto.graph.input), describe(proto.graph.output), int(opset)

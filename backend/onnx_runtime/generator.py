@@ -91,7 +91,8 @@ class OnnxTextEncoder:
             self.tokens = PromptTokenizer.from_file(self.kind, manifest.folder / settings["file"],
                                                     int(settings["max_tokens"]), dict(settings["special_ids"]))
         except Exception as exc:  # tokenizers raises plain Exceptions for damaged files
-            raise CheckpointError(f"cannot read the tokenizer of {manifest.folder} ({exc}); export the model again") from exc
+            raise CheckpointError(f"cannot read the tokenizer of {manifest.folder} ({exc}); "
+                                  "export the model again") from exc
         self.session = open_session(manifest.folder, manifest.text_encoder, providers, threads)
         self._cache: OrderedDict[str, tuple[np.ndarray, None]] = OrderedDict()
 
