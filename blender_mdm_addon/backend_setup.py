@@ -93,13 +93,16 @@ def plan_setup(venv_dir: Path, requirements: Path, base_python: Path, has_nvidia
     return SetupPlan(py, steps, variant)
 
 
+# Either backend environment: torch (backend/requirements.txt) or ONNX Runtime (requirements-onnx.txt).
+HEALTH_CHECK = "import numpy\ntry:\n    import torch, transformers\nexcept ImportError:\n    import onnxruntime, tokenizers\n"
+
+
 def environment_is_healthy(python: Path, timeout: float = 60.0) -> bool:
-    """True when ``python`` starts and imports the backend's heavy dependencies."""
+    """True when ``python`` starts and imports the heavy dependencies of either backend runtime."""
     if not Path(python).is_file():
         return False
     try:
-        out = subprocess.run([str(python), "-c", "import torch, numpy, transformers"], capture_output=True,
-                             timeout=timeout)
+        out = subprocess.run([str(python), "-c", HEALTH_CHECK], capture_output=True, timeout=timeout)
     except (OSError, subprocess.SubprocessError):
         return False
     return out.returncode == 0

@@ -99,10 +99,12 @@ def check_setup(settings: Settings) -> list[Check]:
         if not model.is_dir():
             checks.append(Check("model", False, f"model folder {model} does not exist; choose the folder holding "
                                 "args.json and model*.pt, or clear it for the demo model"))
+        elif backend_link.load("onnx_runtime").is_onnx_export(model):
+            checks.append(Check("model", True, f"model: {model} (ONNX export, runs on ONNX Runtime)"))
         elif not (model / "args.json").is_file() or not any(model.glob("*.pt")):
             what = "args.json" if not (model / "args.json").is_file() else "a model*.pt checkpoint"
             checks.append(Check("model", False, f"model folder {model} has no {what}; choose the unzipped MDM "
-                                "checkpoint folder"))
+                                "checkpoint folder (or a folder made by `python -m backend export-onnx`)"))
         else:
             checks.append(Check("model", True, f"model: {model}"))
     if settings.text_encoder_dir and not Path(os.path.expanduser(settings.text_encoder_dir)).is_dir():

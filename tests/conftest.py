@@ -33,3 +33,14 @@ def sample_012314(shared):
     """The one real HumanML3D motion: (features [170, 263], joints [170, 22, 3])."""
     return (np.load(shared / "humanml3d/new_joint_vecs/012314.npy"),
             np.load(shared / "humanml3d/new_joints/012314.npy"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """``onnx_venv`` tests build a fresh virtualenv from the package index (about a minute, needs the
+    network or a pip cache): they run only when selected, e.g. ``scripts/test.sh -m onnx_venv``."""
+    if "onnx_venv" in (config.getoption("markexpr", "") or ""):
+        return
+    skip = pytest.mark.skip(reason="builds a fresh torch-free venv; select it with -m onnx_venv")
+    for item in items:
+        if "onnx_venv" in item.keywords:
+            item.add_marker(skip)

@@ -60,6 +60,12 @@ class ModelArgs:
     def njoints(self) -> int:
         return 263
 
+    @property
+    def max_frames(self) -> int:
+        """Longest motion the positional table can hold (one row goes to a prepended condition token)."""
+        prepends = self.arch == "trans_enc" or (self.arch == "trans_dec" and self.emb_trans_dec)
+        return self.pos_embed_max_len - int(prepends)
+
 
 def _fail(path: Path, what: str) -> CheckpointError:
     return CheckpointError(f"{path}: {what}")

@@ -1,4 +1,8 @@
-"""``python -m backend generate``: text -> motion .npz in the shared result format (docs/DESIGN.md)."""
+"""``python -m backend generate``: text -> motion .npz in the shared result format (docs/DESIGN.md).
+
+Runs on torch or, for an exported folder / ``--runtime onnx``, on ONNX Runtime (``backend.runtimes``);
+this module imports neither itself.
+"""
 from __future__ import annotations
 
 import argparse
@@ -14,7 +18,11 @@ from ..errors import InputError
 
 def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-dir", default=None,
-                        help="MDM model folder (args.json + model*.pt) or a .pt file; default: the embedded demo model")
+                        help="MDM model folder (args.json + model*.pt), a .pt file, or an ONNX export "
+                             "(export-onnx); default: the embedded demo model")
+    parser.add_argument("--runtime", choices=("auto", "torch", "onnx"), default="auto",
+                        help="auto (default): ONNX Runtime for an exported folder, else torch; onnx: export "
+                             "the checkpoint once (cached) and run it on ONNX Runtime")
     parser.add_argument("--prompt", required=True, help='text prompt ("" = unconditional)')
     parser.add_argument("--seconds", type=float, default=6.0, help="motion length, at most 9.8 (default 6)")
     parser.add_argument("--seed", type=int, default=0)
@@ -57,7 +65,8 @@ def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
 
 def run(command: str, args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s: %(message)s")
-    from .pipeline import MotionGenerator, check_generate_request, resolve_device
+    from ..runtimes import load_generator, resolve_device
+    from .generation import check_generate_request
     if not str(args.out).endswith(".npz"):
         raise InputError(f"--out must name a .npz file, got {args.out}")
     if not Path(args.out).parent.is_dir():
@@ -71,8 +80,9 @@ def run(command: str, args: argparse.Namespace) -> int:
     if args.smpl:
         from ..fitting.smpl_file import load_smpl
         load_smpl(args.smpl)  # a bad SMPL file fails before the diffusion runs
-    resolve_device(args.device)
-    generator = MotionGenerator.load(args.model_dir, device=args.device, text_encoder_dir=args.text_encoder_dir)
+    resolve_device(args.device, args.model_dir, args.runtime)
+    report = (lambda message: None) if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
+    generator = load_generator(args.model_dir, args.device, args.text_encoder_dir, args.runtime, report)
 
     def progress(step: int, total: int) -> None:
         if not args.quiet and (step == total or step % max(1, total // 10) == 0):

@@ -1,18 +1,14 @@
-"""The ``denoise_x0(x_t, t)`` callable the sampler drives: network + classifier-free guidance.
+"""The torch ``denoise_x0(x_t, t)`` callable the sampler drives: network + classifier-free guidance.
 
 Guidance follows the official ``ClassifierFreeSampleModel``: ``uncond + scale * (cond - uncond)`` in
-float32. Shortcuts that give the same numbers: scale 1 runs only the conditional pass (the official
-scripts skip the wrapper then), scale 0 or an empty prompt only the unconditional one
-(``uncond + 0 * (...) == uncond``). Transformer models run the two passes as one batch of 2B; the
-GRU cannot (its official recurrence runs across the batch, so batching would change the result).
+float32; which passes run (and whether as one batch) is ``sampler.plan_guidance``.
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from .network import MDM
-from .sampler import guided
+from .sampler import guided, plan_guidance
 
 
 class GuidedDenoiser:
@@ -21,10 +17,8 @@ class GuidedDenoiser:
         """text [B, L, clip_dim]; text_pad [B, L] True = padding token; frame_pad [B, T] True = padded
         frame (pass None when every frame is valid: no attention mask is built then)."""
         self.model, self.batch = model, text.shape[0]
-        self.scale = float(np.float32(scale))  # the official y['scale'] is a float32 tensor
-        self.passes = ("uncond",) if (not conditional or self.scale == 0.0) else \
-            ("cond",) if self.scale == 1.0 else ("cond", "uncond")
-        self.batched = len(self.passes) == 2 and model.args.arch != "gru"
+        self.plan = plan_guidance(scale, conditional, model.args.arch)
+        self.scale, self.passes, self.batched = self.plan.scale, self.plan.passes, self.plan.batched
         b, device = self.batch, text.device
         if self.batched:
             double = lambda a: None if a is None else torch.cat([a, a])  # noqa: E731

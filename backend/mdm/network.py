@@ -173,9 +173,7 @@ class MDM(nn.Module):
 
     @property
     def max_frames(self) -> int:
-        """Longest motion the positional table can hold (one row goes to a prepended condition token)."""
-        prepends = self.args.arch == "trans_enc" or (self.args.arch == "trans_dec" and self.args.emb_trans_dec)
-        return self.args.pos_embed_max_len - int(prepends)
+        return self.args.max_frames
 
     def denoise(self, x: torch.Tensor, timesteps: torch.Tensor, text: torch.Tensor,
                 text_pad: torch.Tensor | None = None, drop_text: torch.Tensor | None = None,

@@ -17,6 +17,7 @@ DDPM semantics of the official ``p_sample_loop`` (per step t = N-1 ... 0):
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -82,6 +83,26 @@ class NoiseRecorder:
 def guided(cond: Array, uncond: Array, scale: float) -> Array:
     """Classifier-free guidance exactly as the official wrapper: uncond + scale * (cond - uncond)."""
     return uncond + float(np.float32(scale)) * (cond - uncond)
+
+
+@dataclass(frozen=True)
+class GuidancePlan:
+    """The network passes of one guided denoiser call (the same in every runtime).
+
+    Shortcuts that give the official numbers: scale 1 runs only the conditional pass (the official
+    scripts skip the wrapper then), scale 0 or an empty prompt only the unconditional one
+    (``uncond + 0 * (...) == uncond``). Transformers run both passes as one batch of 2B; the GRU
+    cannot (its official recurrence runs across the batch, so batching would change the result).
+    """
+    scale: float                  # float32-rounded, as the official y['scale'] tensor
+    passes: tuple[str, ...]       # ("cond", "uncond"), ("cond",) or ("uncond",)
+    batched: bool                 # both passes in one call of batch 2B: [cond rows, uncond rows]
+
+
+def plan_guidance(scale: float, conditional: bool, arch: str) -> GuidancePlan:
+    scale = float(np.float32(scale))
+    passes = ("uncond",) if (not conditional or scale == 0.0) else ("cond",) if scale == 1.0 else ("cond", "uncond")
+    return GuidancePlan(scale, passes, len(passes) == 2 and arch != "gru")
 
 
 def _f32(values) -> list[float]:

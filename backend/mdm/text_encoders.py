@@ -1,8 +1,7 @@
 """Text encoders of the MDM checkpoints, through ``transformers`` from local folders only.
 
 - ``clip``: CLIP ViT-B/32 text tower (HF folder such as openai/clip-vit-base-patch32). Official
-  preprocessing: SOT + at most 20 BPE tokens + EOT (context 22; a longer prompt keeps its first 20
-  tokens), zero-padded to 77; the feature at the EOT position (argmax of the ids) times
+  token row (``text_tokens.py``); the feature at the EOT position (argmax of the ids) times
   text_projection -> [B, 1, 512]. (The official code runs CLIP in fp16; we run float32, so the
   embeddings differ from it by fp16 rounding, ~1e-3 relative.)
 - ``bert``: DistilBERT (distilbert/distilbert-base-uncased): every token's last hidden state
@@ -17,7 +16,6 @@ we looked and what to download. Encodings are cached per prompt.
 """
 from __future__ import annotations
 
-import html
 import json
 import logging
 import os
@@ -27,16 +25,11 @@ from pathlib import Path
 import torch
 
 from ..errors import TextEncoderError
+from .text_tokens import CLIP_CONTEXT, CLIP_MAX_TEXT_TOKENS, DIMS, HUB_IDS, PromptTokenizer  # noqa: F401
 
 log = logging.getLogger(__name__)
 
-HUB_IDS = {"clip": ("openai/clip-vit-base-patch32",),
-           "bert": ("distilbert/distilbert-base-uncased", "distilbert-base-uncased"),
-           "minilm": ("sentence-transformers/all-MiniLM-L6-v2",)}
-DIMS = {"clip": 512, "bert": 768, "minilm": 384}
 MODEL_TYPES = {"clip": ("clip", "clip_text_model"), "bert": ("distilbert",), "minilm": ("bert",)}
-CLIP_MAX_TEXT_TOKENS = 20  # official max_text_len for HumanML3D: context 22 = SOT + 20 + EOT
-CLIP_CONTEXT = 77
 CACHE_SIZE = 256
 
 
@@ -102,6 +95,7 @@ class TextEncoder:
         try:
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
             self.net = self._load_model(transformers).eval().requires_grad_(False).to(self.device)
+            self.tokens = self._prompt_tokenizer()
         except TextEncoderError:
             raise
         except Exception as exc:
@@ -111,6 +105,16 @@ class TextEncoder:
 
     def _load_model(self, transformers):
         raise NotImplementedError
+
+    def _prompt_tokenizer(self) -> PromptTokenizer:
+        raise NotImplementedError
+
+    def _tokenizer_json(self) -> str:
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if backend is None:
+            raise TextEncoderError(f"{self.folder}: transformers gave a slow {type(self.tokenizer).__name__} "
+                                   "without a `tokenizers` backend; download the folder with its tokenizer.json")
+        return backend.to_str()
 
     def _check_model_type(self) -> None:
         try:
@@ -131,20 +135,19 @@ class TextEncoder:
                                    f"(e.g. {missing[0]}); download {HUB_IDS[self.kind][0]} again")
         return net
 
-    def _encode(self, prompt: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def embed(self, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """ids [B, L] int64 (+ attention mask [B, L], 1 = token) -> condition [B, 1 or L, D] float32.
+        This is the body of the exported text-encoder graph."""
         raise NotImplementedError
+
+    def _encode(self, prompt: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        ids = torch.tensor([self.tokens.ids(prompt)], dtype=torch.int64, device=self.device)
+        return self.embed(ids, torch.ones_like(ids)), None  # one prompt: no padding tokens, so no mask
 
     def _check_width(self, width: int) -> None:
         if width != DIMS[self.kind]:
             raise TextEncoderError(f"{self.folder}: this {self.kind} encoder outputs {width}-d features but MDM "
                                    f"models expect {DIMS[self.kind]}; use {HUB_IDS[self.kind][0]}")
-
-    def _truncate(self, ids: list[int], limit: int, prompt: str) -> list[int]:
-        if len(ids) > limit:
-            log.warning("prompt is longer than the %s text encoder takes (%d tokens > %d); it is truncated: %r",
-                        self.kind, len(ids), limit, prompt[:80])
-            return ids[:limit]
-        return ids
 
     @torch.no_grad()  # not inference_mode: training code may feed these into layers that need autograd
     def encode(self, prompt: str) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -166,18 +169,18 @@ class ClipEncoder(TextEncoder):
         self._check_width(net.config.projection_dim)
         return net
 
+    def _prompt_tokenizer(self):
+        special = {"sot": self.tokenizer.bos_token_id, "eot": self.tokenizer.eos_token_id}
+        return PromptTokenizer("clip", self._tokenizer_json(), CLIP_MAX_TEXT_TOKENS, special)
+
     def token_ids(self, prompt: str) -> list[int]:
         """The official CLIP token row: SOT, <= 20 BPE tokens, EOT, zeros up to 77."""
-        text = html.unescape(html.unescape(prompt)).strip()  # CLIP's basic_clean (minus ftfy)
-        bpe = self._truncate(self.tokenizer(text, add_special_tokens=False)["input_ids"], CLIP_MAX_TEXT_TOKENS, prompt)
-        row = [self.tokenizer.bos_token_id] + bpe + [self.tokenizer.eos_token_id]
-        return row + [0] * (CLIP_CONTEXT - len(row))
+        return self.tokens.ids(prompt)
 
-    def _encode(self, prompt):
-        ids = torch.tensor([self.token_ids(prompt)], dtype=torch.int64, device=self.device)
-        hidden = self.net.text_model(input_ids=ids).last_hidden_state        # [1, 77, width] (final LN applied)
-        pooled = hidden[torch.arange(1), ids.argmax(dim=-1)]                  # EOT has the largest id
-        return self.net.text_projection(pooled)[:, None, :].float(), None     # [1, 1, 512]
+    def embed(self, ids, mask=None):  # the official CLIP text path has no attention mask
+        hidden = self.net.text_model(input_ids=ids).last_hidden_state        # [B, 77, width] (final LN applied)
+        pooled = hidden[torch.arange(ids.shape[0], device=ids.device), ids.argmax(dim=-1)]  # EOT: largest id
+        return self.net.text_projection(pooled)[:, None, :].float()          # [B, 1, 512]
 
 
 class BertEncoder(TextEncoder):
@@ -191,20 +194,11 @@ class BertEncoder(TextEncoder):
     def _limit(self) -> int:
         return min(512, int(self.net.config.max_position_embeddings))
 
-    def _token_ids(self, prompt: str) -> list[int]:
-        ids = self.tokenizer(prompt)["input_ids"]  # with [CLS] ... [SEP]
-        if len(ids) > self._limit():
-            ids = self._truncate(ids, self._limit() - 1, prompt) + [self.tokenizer.sep_token_id]
-        return ids
+    def _prompt_tokenizer(self):
+        return PromptTokenizer(self.kind, self._tokenizer_json(), self._limit(), {"sep": self.tokenizer.sep_token_id})
 
-    def _hidden(self, prompt):
-        ids = torch.tensor([self._token_ids(prompt)], dtype=torch.int64, device=self.device)
-        mask = torch.ones_like(ids)
-        return self.net(input_ids=ids, attention_mask=mask).last_hidden_state.float(), mask  # [1, L, D]
-
-    def _encode(self, prompt):
-        hidden, _ = self._hidden(prompt)
-        return hidden, None  # one prompt: no padding tokens, so no mask is needed
+    def embed(self, ids, mask):
+        return self.net(input_ids=ids, attention_mask=mask).last_hidden_state.float()     # [B, L, 768]
 
 
 class MiniLMEncoder(BertEncoder):
@@ -217,11 +211,11 @@ class MiniLMEncoder(BertEncoder):
             limit = int(json.loads(config.read_text()).get("max_seq_length", limit))
         return min(limit, int(self.net.config.max_position_embeddings))
 
-    def _encode(self, prompt):
-        hidden, mask = self._hidden(prompt)
+    def embed(self, ids, mask):
+        hidden = super().embed(ids, mask)                                     # [B, L, 384]
         weights = mask[..., None].to(hidden.dtype)
         pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)   # mean over real tokens
-        return torch.nn.functional.normalize(pooled, p=2, dim=-1)[:, None, :], None  # [1, 1, 384]
+        return torch.nn.functional.normalize(pooled, p=2, dim=-1)[:, None, :]  # [B, 1, 384]
 
 
 ENCODERS = {"clip": ClipEncoder, "bert": BertEncoder, "minilm": MiniLMEncoder}

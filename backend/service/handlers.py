@@ -18,20 +18,25 @@ from ..motion.hml_codec import FPS
 from ..motion.skeleton import FEATURE_DIM
 
 
-def resolve_device(device: str) -> str:
-    """"auto" -> "cuda" or "cpu" (the cache key must name the real device); DeviceError if unusable."""
-    from ..mdm.pipeline import resolve_device as pipeline_device
-    return str(pipeline_device(device))
+def resolve_device(device: str, model_dir: str | None = None) -> str:
+    """"auto" -> "cuda" or "cpu" for the runtime that serves ``model_dir`` (the cache key must name the
+    real device); DeviceError if unusable."""
+    from ..runtimes import resolve_device as runtime_device
+    return runtime_device(device, model_dir)
 
 
 def load_generator(model_dir: str | None, device: str, text_encoder_dir: str | None):
-    """The model cache's loader."""
-    from ..mdm.pipeline import MotionGenerator
-    return MotionGenerator.load(model_dir, device=device, text_encoder_dir=text_encoder_dir)
+    """The model cache's loader: torch for a checkpoint folder, ONNX Runtime for an exported one."""
+    from ..runtimes import load_generator as load
+    return load(model_dir, device, text_encoder_dir)
 
 
 def warm_up(threads: int | None = None) -> None:
     """Import the heavy modules while the client is still typing its first prompt."""
+    from ..runtimes import torch_installed
+    if not torch_installed():  # an ONNX Runtime environment
+        from ..onnx_runtime import generator  # noqa: F401
+        return
     import torch
     if threads:
         torch.set_num_threads(threads)
@@ -40,7 +45,7 @@ def warm_up(threads: int | None = None) -> None:
 
 def _model(params: dict, job):
     job.progress("load", 0, 1)
-    model, cached = job.cache.get(params["model_dir"], resolve_device(params["device"]),
+    model, cached = job.cache.get(params["model_dir"], resolve_device(params["device"], params["model_dir"]),
                                   params["text_encoder_dir"])
     job.progress("load", 1, 1)
     job.check_cancel()

@@ -380,7 +380,8 @@ _DEVICES: list[str] | None = None
 
 
 def available_devices() -> list[str]:
-    """["cpu"] plus "cuda" when torch sees a GPU (torch is imported once, here or by the warm-up)."""
+    """["cpu"] plus "cuda" when torch sees a GPU, or, without torch, when onnxruntime has CUDA
+    (imported once, here or by the warm-up)."""
     global _DEVICES
     if _DEVICES is None:
         devices = ["cpu"]
@@ -389,6 +390,11 @@ def available_devices() -> list[str]:
             if torch.cuda.is_available():
                 devices.append("cuda")
         except ImportError:
-            pass
+            try:
+                import onnxruntime
+                if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+                    devices.append("cuda")
+            except ImportError:
+                pass
         _DEVICES = devices
     return list(_DEVICES)

@@ -148,6 +148,23 @@ def test_missing_model_folder_changes_nothing(scene, fake, tmp_path):
         prefs.model_dir = ""
 
 
+def test_an_onnx_export_folder_is_a_model_folder(scene, fake, modal, tmp_path):
+    """A folder written by `python -m backend export-onnx` passes the pre-flight check and goes to the
+    backend as model_dir (the backend then runs it on ONNX Runtime)."""
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "onnx_manifest.json").write_text("{}")
+    fake.result_path = str(write_result(tmp_path / "r.npz", num_samples=1, num_frames=20))
+    prefs = bpy.context.preferences.addons["blender_mdm_addon"].preferences
+    prefs.model_dir = str(export)
+    try:
+        assert bpy.ops.mdm.generate(prompt="a person waves") == {'RUNNING_MODAL'}
+        assert drive(operators.ACTIVE_MODAL) == {'FINISHED'}
+        assert fake.submitted[0][1]["model_dir"] == str(export)
+    finally:
+        prefs.model_dir = ""
+
+
 def test_non_smpl_armature_target_changes_nothing(scene, fake, tmp_path):
     arm = bpy.data.armatures.new("Robot")
     obj = bpy.data.objects.new("Robot", arm)

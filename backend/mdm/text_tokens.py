@@ -1,0 +1,76 @@
+"""Prompt -> token ids with the official preprocessing of each text encoder (torch-free).
+
+Used by the torch encoders (``text_encoders.py``) and by the ONNX Runtime backend alike, on the
+same ``tokenizers`` tokenizer (the ``tokenizer.json`` of the Hugging Face folder), so both runtimes
+feed their networks identical ids:
+
+- ``clip``: SOT + at most 20 BPE tokens + EOT (official context 22; a longer prompt keeps its first
+  20 tokens), zero-padded to 77. The prompt is HTML-unescaped twice and stripped first (CLIP's
+  basic_clean minus ftfy).
+- ``bert`` / ``minilm``: [CLS] ... [SEP] from the tokenizer's own post-processor; a prompt longer
+  than ``max_tokens`` keeps its first ``max_tokens - 1`` ids plus [SEP].
+"""
+from __future__ import annotations
+
+import html
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+HUB_IDS = {"clip": ("openai/clip-vit-base-patch32",),
+           "bert": ("distilbert/distilbert-base-uncased", "distilbert-base-uncased"),
+           "minilm": ("sentence-transformers/all-MiniLM-L6-v2",)}
+DIMS = {"clip": 512, "bert": 768, "minilm": 384}   # width of the condition each encoder gives MDM
+POOLED = {"clip": True, "bert": False, "minilm": True}  # one token [B, 1, D] vs every token [B, L, D]
+CLIP_MAX_TEXT_TOKENS = 20  # official max_text_len for HumanML3D: context 22 = SOT + 20 + EOT
+CLIP_CONTEXT = 77
+
+
+class PromptTokenizer:
+    """``ids(prompt) -> list[int]`` for one encoder kind.
+
+    tokenizer_json: the serialised ``tokenizers`` tokenizer; max_tokens: BPE tokens between SOT and
+    EOT (clip) or total ids including [CLS]/[SEP] (bert, minilm); special: {"sot", "eot"} (clip)
+    or {"sep"} (bert, minilm) token ids.
+    """
+
+    def __init__(self, kind: str, tokenizer_json: str, max_tokens: int, special: dict[str, int]):
+        from tokenizers import Tokenizer
+        needed = ("sot", "eot") if kind == "clip" else ("sep",)
+        if kind not in DIMS or any(not isinstance(special.get(k), int) for k in needed) or max_tokens < 2:
+            raise ValueError(f"bad {kind} tokenizer settings: max_tokens {max_tokens}, special ids {special}")
+        self.kind, self.max_tokens, self.special = kind, int(max_tokens), {k: int(special[k]) for k in needed}
+        self.tokenizer = Tokenizer.from_str(tokenizer_json)
+        self.tokenizer.no_truncation()  # a tokenizer.json may carry its own truncation / padding settings
+        self.tokenizer.no_padding()
+
+    @classmethod
+    def from_file(cls, kind: str, path: str | Path, max_tokens: int, special: dict[str, int]) -> "PromptTokenizer":
+        return cls(kind, Path(path).read_text(encoding="utf-8"), max_tokens, special)
+
+    def to_json(self) -> str:
+        return self.tokenizer.to_str()
+
+    def settings(self) -> dict:
+        """What an exported folder's manifest records to rebuild this tokenizer."""
+        return {"max_tokens": self.max_tokens, "special_ids": dict(self.special),
+                **({"context": CLIP_CONTEXT} if self.kind == "clip" else {})}
+
+    def _truncate(self, ids: list[int], limit: int, prompt: str) -> list[int]:
+        if len(ids) > limit:
+            log.warning("prompt is longer than the %s text encoder takes (%d tokens > %d); it is truncated: %r",
+                        self.kind, len(ids), limit, prompt[:80])
+            return ids[:limit]
+        return ids
+
+    def ids(self, prompt: str) -> list[int]:
+        if self.kind == "clip":
+            text = html.unescape(html.unescape(prompt)).strip()
+            bpe = self._truncate(self.tokenizer.encode(text, add_special_tokens=False).ids, self.max_tokens, prompt)
+            row = [self.special["sot"]] + bpe + [self.special["eot"]]
+            return row + [0] * (CLIP_CONTEXT - len(row))
+        ids = self.tokenizer.encode(prompt).ids  # with [CLS] ... [SEP]
+        if len(ids) > self.max_tokens:
+            ids = self._truncate(ids, self.max_tokens - 1, prompt) + [self.special["sep"]]
+        return ids
