@@ -24,6 +24,12 @@ def test_demo_command_writes_a_blend_and_a_preview_showing_a_figure(tmp_path):
     blend = tmp_path / "demo.blend"
     head = blend.read_bytes()[:7]
     assert blend.is_file() and (head == b"BLENDER" or head[:4] == b"\x28\xb5\x2f\xfd")   # plain or zstd-compressed
+    probe = subprocess.run([str(REPO / ".venv/bin/python"), "-c",
+                            "import bpy, sys; bpy.ops.wm.open_mainfile(filepath=sys.argv[1]); "
+                            "print('ACTIONS', [a.name for a in bpy.data.actions]); "
+                            "print('ARMATURES', sum(o.type == 'ARMATURE' for o in bpy.data.objects))", str(blend)],
+                           capture_output=True, text=True, timeout=120)
+    assert "ACTIONS ['a person jumps | seed 0']" in probe.stdout and "ARMATURES 1" in probe.stdout, probe.stdout
     image = decode_png((tmp_path / "demo.png").read_bytes())
     background = np.median(image.reshape(-1, 3), axis=0)
     drawn = (np.abs(image.astype(int) - background).sum(-1) > 120)   # strokes of the stick figures
