@@ -1,7 +1,7 @@
 """Editing a user's own motion with MDM inpainting: the numpy core both sides share.
 
 The add-on (torch-free) uses ``plan_edit`` (scene frames -> a 20 fps model window around the range)
-and ``blend_weights`` (cross-fade at the joins); the service uses ``edit_motion``:
+and ``blend_length`` / ``blend_weights`` (cross-fade at the joins); the service uses ``edit_motion``:
 
     rig joints [W, 22, 3] (y-up metres, 20 fps, the rig's own frame)
       -> features (codec forward extraction, pre2025) -> normalised -> inpainting
@@ -28,6 +28,7 @@ from .motion.skeleton import HML_NUM_JOINTS
 MODES = ("in_between", "upper_body")
 MIN_CONTEXT = 10     # kept model frames (0.5 s) an edit keeps on each side where the motion has them
 ANCHOR_FRAMES = 10   # kept frames each side of the range that re-anchoring aligns on
+MIN_BLEND_SECONDS = 0.3  # shortest cross-fade at each end of a rewritten range
 _EPS = 1e-6
 
 
@@ -98,6 +99,19 @@ def plan_edit(key_first: float, key_last: float, frame_start: int, frame_end: in
     w0 = g0 - before
     times = key_first + (w0 + np.arange(g1 + after - w0)) * step
     return EditPlan(int(frame_start), int(frame_end), float(scene_fps), times, g0 - w0, g1 - w0)
+
+
+def blend_length(mismatch: float, accel: float, scene_fps: float, num_frames: int,
+                 min_seconds: float = MIN_BLEND_SECONDS) -> int:
+    """Ramp length (scene frames) for ``blend_weights`` on a range of ``num_frames``.
+
+    At least ``min_seconds``; longer when the new motion starts ``mismatch`` metres away from the
+    old one, so that the join adds at most half of ``accel`` (the old motion's typical
+    frame-to-frame velocity change, metres per scene frame^2): a smoothstep ramp over B frames
+    changes the velocity by about 6 d / (B + 1)^2 per frame. At most a third of the range."""
+    shortest = round(min_seconds * scene_fps)
+    needed = math.ceil(math.sqrt(12.0 * max(mismatch, 0.0) / max(accel, 1e-6))) - 1
+    return max(1, min(max(shortest, needed), num_frames // 3))
 
 
 def blend_weights(num_frames: int, blend_frames: int) -> np.ndarray:
