@@ -192,6 +192,9 @@ def _replace_range(channels: Channels, path: str, index: int, group: str, frames
 
     points = fcurve.keyframe_points
     inside = np.nonzero((keyed >= lo - 1e-4) & (keyed <= hi + 1e-4))[0]
+    if not held and np.array_equal(keyed[inside], frames.astype(np.float32)):
+        _overwrite(points, inside, values)  # dense keys: same frames, new values, in bulk
+        return
     for i in inside[::-1]:
         points.remove(points[int(i)], fast=True)
     # One sorted insert per key: add() + sort() would be bulk, but sort() also "repairs" the handles
@@ -200,6 +203,25 @@ def _replace_range(channels: Channels, path: str, index: int, group: str, frames
         point = points.insert(float(frame), float(value), options={'FAST'})
         point.interpolation = 'LINEAR'
         point.handle_left = point.handle_right = point.co  # on the key: no overshoot from a Bezier neighbour
+
+
+def _overwrite(points, rows: np.ndarray, values: np.ndarray) -> None:
+    """Set the values of keys ``rows`` (same frames), linear, handles on the key, selected like
+    inserted keys; the other keys are written back unchanged (float32 in, float32 out)."""
+    n = len(points)
+    co = np.empty((n, 2), np.float32)
+    points.foreach_get("co", co.ravel())
+    co[rows, 1] = values
+    for attr in ("co", "handle_left", "handle_right"):
+        buf = np.empty((n, 2), np.float32)
+        points.foreach_get(attr, buf.ravel())
+        buf[rows] = co[rows]
+        points.foreach_set(attr, buf.ravel())
+    for attr, value in (("interpolation", _LINEAR), ("select_control_point", True)):
+        flags = np.empty(n, np.int32 if attr == "interpolation" else bool)
+        points.foreach_get(attr, flags)
+        flags[rows] = value
+        points.foreach_set(attr, flags)
 
 
 def write_action(obj, name: str, binding, tracks: BoneTracks, base=None, joints=None,
