@@ -1,15 +1,19 @@
 """Helpers for the Edit Range tests: a keyed SMPL animation (HumanML3D 012314 fitted, or a
-synthetic stand-in), a client that runs the real service handlers in this process (a tiny model,
-no server start), and snapshots of an action's keys and of a rig's evaluated joints."""
+synthetic stand-in), a tiny "narrow" model and one real backend server shared by a test module,
+and snapshots of an action's keys and of a rig's evaluated joints."""
 from __future__ import annotations
 
-import itertools
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from addon_helpers import NAMES, evaluated_joints
+
+REPO = Path(__file__).resolve().parents[2]
 
 KEY_ATTRS = (("co", 2), ("handle_left", 2), ("handle_right", 2), ("interpolation", 1), ("handle_left_type", 1),
              ("handle_right_type", 1), ("easing", 1), ("type", 1))
@@ -77,77 +81,64 @@ def write_keyed_motion(path: Path, source: str, shared=None) -> Path:
     return path
 
 
-class _Job:
-    def __init__(self, generator, events):
-        self.generator, self.events, self.cache = generator, events, self
-
-    def get(self, *_):
-        return self.generator, True
-
-    def progress(self, phase, step, total):
-        self.events.append({"event": "progress", "phase": phase, "step": step, "total": total})
-
-    def cancelled(self):
-        return False
-
-    def check_cancel(self):
-        pass
+def backend_python() -> str | None:
+    """The backend environment (torch): $MDM_BACKEND_PYTHON, the repository's .venv, else this
+    interpreter if it has torch (the bpy 4.2 venv has none: point MDM_BACKEND_PYTHON at one)."""
+    if os.environ.get("MDM_BACKEND_PYTHON"):
+        return os.environ["MDM_BACKEND_PYTHON"]
+    venv = REPO / ".venv" / "bin" / "python"
+    if venv.is_file():
+        return str(venv)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return None
+    return sys.executable
 
 
-class LocalClient:
-    """The client contract of docs/DESIGN.md, answered by the real service handlers in this process
-    with one preloaded generator (whatever model_dir the request names). ``submit`` runs the job at
-    once; ``poll`` hands out its events one by one, like a server would."""
+def write_narrow_model(python: str, folder: Path, steps: int = 6) -> Path:
+    """A tiny random MDM (+ tiny CLIP) whose motion space is narrow: Mean/Std x 0.05 stored in the
+    model folder, so what it generates stays near the dataset's mean pose and changes smoothly.
+    Written by the backend interpreter (it needs torch)."""
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from pathlib import Path; "
+            "from backend.motion.hml_codec import MotionNormalizer as N; "
+            "from tests.helpers.tiny_models import write_tiny_model_dir, write_tiny_clip; s = N.from_dir(); "
+            "f = Path(sys.argv[2]); write_tiny_model_dir(f / 'model', diffusion_steps=int(sys.argv[3]), "
+            "mean_std=(s.mean, s.std * 0.05)); write_tiny_clip(f / 'clip')")
+    subprocess.run([python, "-c", code, str(REPO), str(folder), str(steps)], check=True, timeout=300,
+                   capture_output=True)
+    return folder
 
-    def __init__(self, generator, result_dir: Path):
-        self.generator, self.result_dir = generator, Path(result_dir)
-        self.alive, self.submitted, self.cancelled, self._queue = False, [], [], []
-        self._ids = itertools.count(1)
 
-    def connect(self, python_exe, backend_root, log_path=None):
-        self.alive = True
-        return self
+class SharedClient:
+    """One real backend server for many tests: the add-on's controller stops its client between
+    tests, which this wrapper ignores (``close`` really stops it). Records what was submitted and
+    the events polled."""
 
-    def _run(self, op, params) -> list:
-        from backend.errors import BackendError
-        from backend.service import handlers, protocol
-        job_id, events = f"job{next(self._ids)}", []
-        try:
-            checked = protocol.validate_params(op, params)
-            arrays, info = handlers.HANDLERS[op](checked, _Job(self.generator, events))
-            path = self.result_dir / f"result-{job_id}.npz"
-            np.savez(path, **arrays)
-            events.append({"event": "result", "result_path": str(path), "info": info})
-        except BackendError as exc:
-            events.append({"event": "error", "code": exc.code, "message": exc.message})
-        return [{**e, "job": job_id} for e in events]
-
-    def submit(self, op, params):
-        self.alive = True
-        self.submitted.append((op, params))
-        self._queue = self._run(op, params)
-        return self._queue[0]["job"]
+    def __init__(self, client):
+        self.client, self.submitted, self.polled = client, [], []
 
     def poll(self):
-        return [self._queue.pop(0)] if self._queue else []
+        events = self.client.poll()
+        self.polled += events
+        return events
 
-    def cancel(self, job):
-        self.cancelled.append(job)
-        self._queue = [{"event": "error", "job": job, "code": "cancelled", "message": "cancelled by the user"}]
+    def connect(self, python_exe, backend_root, log_path=None):
+        return self
+
+    def submit(self, op, params):
+        self.submitted.append((op, params))
+        return self.client.submit(op, params)
 
     def request(self, op, params, progress=None, timeout=None):
-        from addon_helpers import FakeClientError
-        self.submit(op, params)
-        for event in self._queue:
-            if event["event"] == "progress" and progress:
-                progress(event)
-            elif event["event"] == "result":
-                self._queue = []
-                return event
-            elif event["event"] == "error":
-                self._queue = []
-                raise FakeClientError(event["code"], event["message"])
-        raise AssertionError("the local job ended without a result")
+        self.submitted.append((op, params))
+        return self.client.request(op, params, progress=progress, timeout=timeout)
+
+    def __getattr__(self, name):  # cancel, alive, busy, pid, log_tail, ...
+        return getattr(self.client, name)
 
     def stop(self):
-        self.alive = False
+        pass
+
+    def close(self):
+        self.client.stop()

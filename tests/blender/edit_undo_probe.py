@@ -1,7 +1,7 @@
 """Run in a separate process by test_addon_edit.py (undo replaces Blender's data in place, so the
 test process keeps no Python references into it): key a motion on an SMPL rig, edit frames 40-80
-as one undo step, undo, and print what is left as one JSON line. Argument: a folder holding the
-narrow tiny model (model/, clip/) and the motion (m.npz)."""
+(through a backend server of its own) as one undo step, undo, and print what is left as one JSON
+line. Arguments: backend python, the tiny model's folder (model/, clip/), the motion .npz."""
 import json
 import sys
 from pathlib import Path
@@ -10,18 +10,17 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).res
 import bpy  # noqa: E402  (first: it makes addon_utils importable)
 import addon_utils  # noqa: E402
 import numpy as np  # noqa: E402
-from edit_helpers import LocalClient, joints_over, key_snapshot, same_keys  # noqa: E402
+from edit_helpers import joints_over, key_snapshot, same_keys  # noqa: E402
 
-folder = Path(sys.argv[sys.argv.index("--") + 1])
+python, folder, motion = sys.argv[sys.argv.index("--") + 1:]
 addon_utils.enable("blender_mdm_addon", default_set=True, handle_error=None)
-bpy.context.preferences.addons["blender_mdm_addon"].preferences.python_exe = sys.executable
-from backend.mdm.pipeline import MotionGenerator  # noqa: E402
+prefs = bpy.context.preferences.addons["blender_mdm_addon"].preferences
+prefs.python_exe, prefs.model_dir, prefs.text_encoder_dir, prefs.device = (python, str(Path(folder) / "model"),
+                                                                           str(Path(folder) / "clip"), 'cpu')
 from blender_mdm_addon import controller  # noqa: E402
 
-controller.CONTROLLER.client_factory = LocalClient(
-    MotionGenerator.load(folder / "model", "cpu", folder / "clip"), folder).connect
 bpy.context.scene.render.fps = 24
-bpy.ops.mdm.import_result(filepath=str(folder / "m.npz"))
+bpy.ops.mdm.import_result(filepath=motion)
 rig = bpy.context.active_object
 rig.animation_data.action.name = "Walk"
 rig_name = rig.name
@@ -41,6 +40,7 @@ after_op = summary()
 bpy.ops.ed.undo()
 after_undo = summary()
 joints_after = joints_over(bpy.data.objects[rig_name], range(1, 120))
+controller.CONTROLLER.stop_backend()
 print("PROBE " + json.dumps({
     "result": sorted(result), "before": before, "after_op": after_op, "after_undo": after_undo,
     "keys_unchanged": same_keys(keys_before, key_snapshot(bpy.data.actions["Walk"])) == [],

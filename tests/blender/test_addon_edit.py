@@ -1,22 +1,26 @@
 """mdm.edit_range on a keyed SMPL animation (HumanML3D 012314 fitted and keyed, or a synthetic
-stand-in), with a tiny model run by the real service handlers in this process.
+stand-in), through the real backend server (one per module) with a tiny model.
 
 The tiny model has random weights and a narrow motion space (Std x 0.05: its output stays near
 the dataset's mean pose), so the regenerated range is a smooth motion that differs from the
 original by decimetres: a stand-in for a trained model's in-fill, against which the joins must not
-pop. (A plain random model emits white noise inside the range, where no join can be smooth.)"""
+pop. (A plain random model emits white noise inside the range, where no join can be smooth.)
+Under the bpy 4.2 venv (no torch) set MDM_BACKEND_PYTHON to the backend's interpreter."""
 from __future__ import annotations
 
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from addon_helpers import NAMES, evaluated_joints
-from edit_helpers import LocalClient, fcurves, joints_over, key_snapshot, keys_outside, same_keys, write_keyed_motion
+from addon_helpers import NAMES
+from edit_helpers import (SharedClient, backend_python, fcurves, joints_over, key_snapshot, keys_outside, same_keys,
+                          write_keyed_motion, write_narrow_model)
 
 bpy = pytest.importorskip("bpy", reason="needs the bpy module (pip install bpy==5.0.1, or 4.2.x)")
 from blender_mdm_addon import controller, editor, operators  # noqa: E402
@@ -24,30 +28,33 @@ from blender_mdm_addon import controller, editor, operators  # noqa: E402
 REPO = Path(__file__).resolve().parents[2]
 LOWER = [0, 1, 2, 4, 5, 7, 8, 10, 11]
 UPPER = [3, 6, 9, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21]
-
-
-def write_narrow_model(folder: Path, steps: int = 6) -> Path:
-    from backend.motion.hml_codec import MotionNormalizer
-    from tests.helpers.tiny_models import write_tiny_clip, write_tiny_model_dir
-    stats = MotionNormalizer.from_dir()
-    write_tiny_model_dir(folder / "model", diffusion_steps=steps, mean_std=(stats.mean, stats.std * 0.05))
-    write_tiny_clip(folder / "clip")
-    return folder
+TIMER = SimpleNamespace(type='TIMER', value='NOTHING')
 
 
 @pytest.fixture(scope="module")
-def narrow_model(tmp_path_factory):
-    pytest.importorskip("torch", reason="the in-process backend needs torch")
-    from backend.mdm.pipeline import MotionGenerator
-    folder = write_narrow_model(tmp_path_factory.mktemp("edit_model"))
-    return MotionGenerator.load(folder / "model", "cpu", folder / "clip")
+def server(tmp_path_factory):
+    from backend.service.client import BackendClient
+    python = backend_python()
+    if python is None:
+        pytest.skip("no backend Python with torch: set MDM_BACKEND_PYTHON (or create <repo>/.venv)")
+    folder = write_narrow_model(python, tmp_path_factory.mktemp("edit_model"))
+    shared = SharedClient(BackendClient(python, str(REPO), log_path=str(folder / "server.log"),
+                                        server_args=("--threads", "1")))
+    yield python, folder, shared
+    shared.close()
 
 
 @pytest.fixture
-def local(scene, narrow_model, tmp_path):
-    client = LocalClient(narrow_model, tmp_path)
-    controller.CONTROLLER.client_factory = client.connect
-    return client
+def backend(scene, server):
+    """The add-on set up for the module's server and tiny model (what the preferences would say)."""
+    python, folder, shared = server
+    prefs = bpy.context.preferences.addons["blender_mdm_addon"].preferences
+    prefs.python_exe, prefs.model_dir, prefs.text_encoder_dir, prefs.device = (python, str(folder / "model"),
+                                                                               str(folder / "clip"), 'cpu')
+    shared.submitted.clear()
+    controller.CONTROLLER.client_factory = shared.connect
+    yield shared
+    prefs.python_exe, prefs.model_dir, prefs.text_encoder_dir, prefs.device = sys.executable, "", "", 'auto'
 
 
 @pytest.fixture(params=["012314", "synthetic"])
@@ -106,7 +113,7 @@ def join_jumps(joints: np.ndarray, first: int, start: int, end: int) -> np.ndarr
 # --------------------------------------------------------------------------------------------
 # acceptance 1 and 2
 # --------------------------------------------------------------------------------------------
-def test_in_between_edit_rewrites_only_the_range_and_joins_smoothly(scene, local, motion_file):
+def test_in_between_edit_rewrites_only_the_range_and_joins_smoothly(scene, backend, motion_file):
     rig, source, last = keyed_rig(motion_file)
     snapshot = key_snapshot(source)
     frames = np.arange(1, last + 1)
@@ -141,13 +148,13 @@ def test_in_between_edit_rewrites_only_the_range_and_joins_smoothly(scene, local
     recipe = json.loads(new["mdm_recipe"])
     assert recipe["op"] == "edit" and recipe["input"] == "joints" and recipe["guidance_used"] == 0.0
     assert recipe["edit_range"] == [40, 80] and recipe["source_action"] == "Walk"
-    op, params = local.submitted[-1]
+    op, params = backend.submitted[-1]
     assert op == "edit" and params["mode"] == "in_between" and params["fit"] is True
     assert not os.path.exists(params["input_path"]), "the input file must be removed"
     assert editor.timeline_range(bpy.context) == (40, 80, "selected keys"), "the edited keys come selected"
 
 
-def test_upper_body_edit_keeps_the_lower_body(scene, local, motion_file):
+def test_upper_body_edit_keeps_the_lower_body(scene, backend, motion_file):
     rig, source, last = keyed_rig(motion_file)
     snapshot = key_snapshot(source)
     frames = np.arange(1, last + 1)
@@ -177,7 +184,7 @@ def test_upper_body_edit_keeps_the_lower_body(scene, local, motion_file):
 # acceptance 3: edge cases
 # --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("where", ["start", "end", "whole"])
-def test_ranges_touching_the_ends_of_the_action(scene, local, tmp_path, where):
+def test_ranges_touching_the_ends_of_the_action(scene, backend, tmp_path, where):
     rig, source, last = keyed_rig(write_keyed_motion(tmp_path / "m.npz", "synthetic"))
     start, end = {"start": (1, 30), "end": (last - 29, last), "whole": (1, last)}[where]
     snapshot = key_snapshot(source)
@@ -193,7 +200,7 @@ def test_ranges_touching_the_ends_of_the_action(scene, local, tmp_path, where):
     assert np.linalg.norm(after[start - 1:end] - before[start - 1:end], axis=-1).max() > 0.05
 
 
-def test_two_frame_range_changes_just_those_frames(scene, local, tmp_path):
+def test_two_frame_range_changes_just_those_frames(scene, backend, tmp_path):
     rig, source, last = keyed_rig(write_keyed_motion(tmp_path / "m.npz", "synthetic"), fps=60)
     snapshot = key_snapshot(source)
     before = joints_over(rig, np.arange(1, last + 1))
@@ -209,15 +216,15 @@ def test_two_frame_range_changes_just_those_frames(scene, local, tmp_path):
     (80, 40, "is empty"),
     (150, 260, r"goes outside the animation's keys \(1-203\)"),
 ])
-def test_bad_ranges_change_nothing(scene, local, tmp_path, start, end, message):
+def test_bad_ranges_change_nothing(scene, backend, tmp_path, start, end, message):
     keyed_rig(write_keyed_motion(tmp_path / "m.npz", "synthetic"))
     before = state()
     with pytest.raises(RuntimeError, match=message):
         bpy.ops.mdm.edit_range(frame_start=start, frame_end=end)
-    assert same_state(before, state()) and local.submitted == []
+    assert same_state(before, state()) and backend.submitted == []
 
 
-def test_a_range_longer_than_the_window_is_refused(scene, local, tmp_path):
+def test_a_range_longer_than_the_window_is_refused(scene, backend, tmp_path):
     from backend.fitting.rest_skeleton import builtin_rest_joints
     from backend.motion.skeleton import SMPL_PARENTS
     from tests.helpers.synthetic_motion import random_motion
@@ -228,11 +235,11 @@ def test_a_range_longer_than_the_window_is_refused(scene, local, tmp_path):
     before = state()
     with pytest.raises(RuntimeError, match=r"frame range 40-300 is 10.83 s long; an edit regenerates at most 8.80 s"):
         bpy.ops.mdm.edit_range(frame_start=40, frame_end=300)
-    assert same_state(before, state()) and local.submitted == []
+    assert same_state(before, state()) and backend.submitted == []
     assert bpy.ops.mdm.edit_range(frame_start=200, frame_end=360, steps=2) == {'FINISHED'}   # 6.7 s: fine
     from backend.editing import plan_edit
     plan = plan_edit(1, 479, 200, 360, 24)
-    assert (local.submitted[-1][1]["edit_start"], local.submitted[-1][1]["edit_end"]) == (plan.edit_start, plan.edit_end)
+    assert (backend.submitted[-1][1]["edit_start"], backend.submitted[-1][1]["edit_end"]) == (plan.edit_start, plan.edit_end)
     assert plan.num_frames == 196 and plan.edit_end - plan.edit_start == 136
 
 
@@ -255,7 +262,7 @@ def _armature(name, bones=("root", "spine", "arm")):
     ("unkeyed", "has no keyed animation to edit"),
     ("empty action", "has no keyed animation to edit"),
 ])
-def test_wrong_targets_are_refused_with_a_reason(scene, local, tmp_path, target, message):
+def test_wrong_targets_are_refused_with_a_reason(scene, backend, tmp_path, target, message):
     keyed_rig(write_keyed_motion(tmp_path / "m.npz", "synthetic"))
     rig = bpy.context.active_object
     if target == "nothing":
@@ -273,13 +280,13 @@ def test_wrong_targets_are_refused_with_a_reason(scene, local, tmp_path, target,
     before = state()
     with pytest.raises(RuntimeError, match=message):
         bpy.ops.mdm.edit_range(frame_start=40, frame_end=80)
-    assert same_state(before, state()) and local.submitted == []
+    assert same_state(before, state()) and backend.submitted == []
 
 
 # --------------------------------------------------------------------------------------------
 # a user's rig: centimetres, y-up data, Euler bones, sparse hand keys, no hand bones
 # --------------------------------------------------------------------------------------------
-def test_user_rig_with_euler_bones_and_sparse_keys(scene, local):
+def test_user_rig_with_euler_bones_and_sparse_keys(scene, backend):
     from backend.fitting.rest_skeleton import builtin_rest_joints
     from backend.motion.skeleton import SMPL_PARENTS
     rest = builtin_rest_joints()
@@ -327,7 +334,7 @@ def test_user_rig_with_euler_bones_and_sparse_keys(scene, local):
     assert not any("rotation_quaternion" in p for p in paths), "Euler bones are keyed in Euler"
 
 
-def test_axis_angle_bones_are_refused(scene, local, tmp_path):
+def test_axis_angle_bones_are_refused(scene, backend, tmp_path):
     rig, _, _ = keyed_rig(write_keyed_motion(tmp_path / "m.npz", "synthetic"))
     rig.pose.bones["left_elbow"].rotation_mode = 'AXIS_ANGLE'
     before = state()
@@ -339,36 +346,35 @@ def test_axis_angle_bones_are_refused(scene, local, tmp_path):
 # --------------------------------------------------------------------------------------------
 # GUI: modal with progress and cancel, the panel's range
 # --------------------------------------------------------------------------------------------
-def test_modal_edit_to_completion_and_cancel(scene, local, tmp_path, monkeypatch):
-    from types import SimpleNamespace
+def test_modal_edit_cancel_changes_nothing(scene, fake, tmp_path, monkeypatch):
     monkeypatch.setattr(operators, "MODAL_IN_BACKGROUND", True)
-    timer = SimpleNamespace(type='TIMER', value='NOTHING')
-    rig, source, _ = keyed_rig(write_keyed_motion(tmp_path / "m.npz", "synthetic"))
+    keyed_rig(write_keyed_motion(tmp_path / "m.npz", "synthetic"))
     before = state()
-    assert bpy.ops.mdm.edit_range(frame_start=40, frame_end=80, steps=3) == {'RUNNING_MODAL'}
+    assert bpy.ops.mdm.edit_range(frame_start=40, frame_end=80) == {'RUNNING_MODAL'}
     op = operators.ACTIVE_MODAL
-    op.modal(bpy.context, timer)
-    op.modal(bpy.context, timer)
-    assert controller.CONTROLLER.busy and controller.CONTROLLER.label.startswith("Loading")
-    assert same_state(before, state()), "nothing is written while the job runs"
-    input_path = local.submitted[-1][1]["input_path"]
+    for _ in range(3):
+        op.modal(bpy.context, TIMER)
+    assert controller.CONTROLLER.label == "Diffusion step 2/5" and same_state(before, state())
+    assert fake.submitted[-1][0] == "edit" and os.path.exists(fake.submitted[-1][1]["input_path"])
     assert op.modal(bpy.context, SimpleNamespace(type='ESC', value='PRESS')) == {'RUNNING_MODAL'}
-    assert op.modal(bpy.context, timer) == {'CANCELLED'} and controller.CONTROLLER.state == controller.CANCELLED
-    assert same_state(before, state()) and not os.path.exists(input_path)
+    assert op.modal(bpy.context, TIMER) == {'CANCELLED'} and controller.CONTROLLER.state == controller.CANCELLED
+    assert same_state(before, state()) and not os.path.exists(fake.submitted[-1][1]["input_path"])
 
-    assert bpy.ops.mdm.edit_range(frame_start=40, frame_end=80, steps=3) == {'RUNNING_MODAL'}
-    op = operators.ACTIVE_MODAL
-    seen = []
-    for _ in range(50):
-        result = op.modal(bpy.context, timer)
-        seen.append(controller.CONTROLLER.label)
-        if result != {'RUNNING_MODAL'}:
-            break
-    assert result == {'FINISHED'} and "Diffusion step 3/3" in seen
+
+def test_modal_edit_runs_to_completion(scene, backend, tmp_path, monkeypatch):
+    monkeypatch.setattr(operators, "MODAL_IN_BACKGROUND", True)
+    rig, _, _ = keyed_rig(write_keyed_motion(tmp_path / "m.npz", "synthetic"))
+    assert bpy.ops.mdm.edit_range(frame_start=40, frame_end=80, steps=5) == {'RUNNING_MODAL'}
+    op, deadline = operators.ACTIVE_MODAL, time.monotonic() + 60
+    backend.polled.clear()
+    while (result := op.modal(bpy.context, TIMER)) == {'RUNNING_MODAL'} and time.monotonic() < deadline:
+        time.sleep(0.01)
+    progress = [(e["phase"], e["step"], e["total"]) for e in backend.polled if e["event"] == "progress"]
+    assert result == {'FINISHED'} and ("diffusion", 5, 5) in progress and ("fit", 1, 1) in progress
     assert rig.animation_data.action.name == "Walk | edit 40-80"
 
 
-def test_panel_takes_the_range_from_the_timeline(scene, local, tmp_path):
+def test_panel_takes_the_range_from_the_timeline(scene, backend, tmp_path):
     from test_addon_operators import draw
     rig, source, _ = keyed_rig(write_keyed_motion(tmp_path / "m.npz", "synthetic"))
     assert editor.timeline_range(bpy.context) is None
@@ -394,38 +400,13 @@ def test_panel_takes_the_range_from_the_timeline(scene, local, tmp_path):
 # --------------------------------------------------------------------------------------------
 # undo (fresh process) and the real backend
 # --------------------------------------------------------------------------------------------
-def test_one_undo_step_restores_the_previous_state(tmp_path):
-    write_narrow_model(tmp_path)
+def test_one_undo_step_restores_the_previous_state(server, tmp_path):
+    python, folder, _ = server
     write_keyed_motion(tmp_path / "m.npz", "synthetic")
-    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("edit_undo_probe.py")), "--", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("edit_undo_probe.py")), "--", python,
+                           str(folder), str(tmp_path / "m.npz")], capture_output=True, text=True, timeout=300, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-3000:]
     probe = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("PROBE "))[6:])
+    assert probe["result"] == ["FINISHED"]
     assert probe["after_op"]["actions"] == ["Walk", "Walk | edit 40-80"] and probe["after_op"]["active"] != "Walk"
     assert probe["after_undo"] == probe["before"] and probe["keys_unchanged"] and probe["joints_unchanged"]
-
-
-@pytest.mark.slow
-def test_edit_with_the_real_backend_process(scene, tmp_path):
-    """The add-on starts ``python -m backend.serve`` (tiny model) and edits through it."""
-    python = os.environ.get("MDM_BACKEND_PYTHON") or str(REPO / ".venv" / "bin" / "python")
-    if not Path(python).is_file():
-        python = sys.executable
-    pytest.importorskip("torch", reason="no backend Python with torch")
-    folder = write_narrow_model(tmp_path)
-    prefs = bpy.context.preferences.addons["blender_mdm_addon"].preferences
-    prefs.python_exe, prefs.model_dir, prefs.text_encoder_dir, prefs.device = (python, str(folder / "model"),
-                                                                               str(folder / "clip"), 'cpu')
-    controller.CONTROLLER.client_factory = controller.default_client_factory
-    try:
-        rig, source, last = keyed_rig(write_keyed_motion(tmp_path / "m.npz", "synthetic"), fps=30)
-        snapshot, before = key_snapshot(source), evaluated_joints(rig, 90)
-        assert bpy.ops.mdm.edit_range(frame_start=60, frame_end=120, mode='UPPER_BODY', steps=4) == {'FINISHED'}
-        edited = key_snapshot(rig.animation_data.action)
-        assert same_keys(keys_outside(snapshot, 60, 120), keys_outside(edited, 60, 120)) == []
-        assert rig.animation_data.action["mdm_mode"] == "upper_body"
-        after = evaluated_joints(rig, 90)
-        assert np.abs(after[LOWER] - before[LOWER]).max() < 1e-5 and np.abs(after[UPPER] - before[UPPER]).max() > 0.02
-    finally:
-        controller.CONTROLLER.stop_backend()
-        prefs.python_exe, prefs.model_dir, prefs.text_encoder_dir, prefs.device = sys.executable, "", "", 'auto'
