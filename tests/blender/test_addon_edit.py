@@ -410,3 +410,19 @@ def test_one_undo_step_restores_the_previous_state(server, tmp_path):
     assert probe["result"] == ["FINISHED"]
     assert probe["after_op"]["actions"] == ["Walk", "Walk | edit 40-80"] and probe["after_op"]["active"] != "Walk"
     assert probe["after_undo"] == probe["before"] and probe["keys_unchanged"] and probe["joints_unchanged"]
+
+
+def test_headless_script_edits_a_saved_scene(scene, server, tmp_path):
+    python, folder, _ = server
+    keyed_rig(write_keyed_motion(tmp_path / "m.npz", "synthetic"))
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "scene.blend"))
+    rig_name = bpy.context.active_object.name
+    proc = subprocess.run([sys.executable, str(REPO / "blender_mdm_addon" / "headless.py"), "--", "--edit", "30", "70",
+                           "--rig", rig_name, "--edit-mode", "UPPER_BODY", "--steps", "3", "--python", python,
+                           "--model-dir", str(folder / "model"), "--text-encoder-dir", str(folder / "clip"),
+                           "--device", "cpu", "--open", str(tmp_path / "scene.blend"), "--save", str(tmp_path / "e.blend")],
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("MDM_RESULT "))[11:])
+    assert summary["actions"] == ["Walk | upper body 30-70"] and summary["edit_range"] == [30, 70]
+    assert (tmp_path / "e.blend").is_file()
