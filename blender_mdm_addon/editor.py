@@ -13,7 +13,6 @@ action is kept (fake user) and the copy records the edit in ``mdm_*`` properties
 """
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import uuid
@@ -79,9 +78,10 @@ def smpl_binding(obj) -> rig.RigBinding:
                                 "select the SMPL armature to edit")
     try:
         return rig.bind_armature(obj, _rest.builtin_rest_joints()).snapped_to_axes()
-    except errors.InputError as exc:  # its advice is about generating onto a rig
-        raise errors.InputError(exc.message.split("; choose target")[0].split("; apply a T-pose")[0]
-                                + "; Edit Range needs an SMPL rig (SMPL bone names and hierarchy, T-pose rest)") from None
+    except errors.InputError as exc:  # keep what is wrong, drop the advice about generating onto a rig
+        problem = exc.message.split("; choose target")[0].split("; apply a T-pose")[0]
+        raise errors.InputError(f"{problem}; Edit Range needs an SMPL rig (SMPL bone names and hierarchy, "
+                                "T-pose rest)") from None
 
 
 def rig_rest_joints(binding: rig.RigBinding) -> np.ndarray:
@@ -247,7 +247,6 @@ def apply_edit(context, job: EditJob, result) -> object:
     action["mdm_source_action"] = source.name
     if "mdm_recipe" in source:
         action["mdm_source_recipe"] = source["mdm_recipe"]
-    action["mdm_recipe"] = json.dumps(recipe, sort_keys=True, default=str)
     keying.assign_action(obj, action)
     source.use_fake_user = True
     return action

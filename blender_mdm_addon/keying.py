@@ -148,11 +148,10 @@ def quats_to_channels(pose_bone, quats: np.ndarray, previous=None) -> np.ndarray
     if prop == "rotation_quaternion":
         return quats
     from mathutils import Euler, Quaternion
-    out, compat = np.empty((len(quats), 3)), Euler(previous) if previous is not None else None
+    out, compat = np.empty((len(quats), 3)), Euler(previous if previous is not None else (0.0, 0.0, 0.0))
     for i, q in enumerate(quats):
-        euler = Quaternion(q).to_euler(pose_bone.rotation_mode, compat) if compat is not None \
-            else Quaternion(q).to_euler(pose_bone.rotation_mode)
-        out[i], compat = euler[:], euler
+        compat = Quaternion(q).to_euler(pose_bone.rotation_mode, compat)
+        out[i] = compat[:]
     return out
 
 

@@ -309,10 +309,16 @@ def _on_load_pre(*_args):
     if ctl.busy and ctl.op in ("generate", "edit"):
         ctl.cancel()
         ctl.reset()
+    if ACTIVE_MODAL is not None:
+        try:
+            ACTIVE_MODAL._end()  # e.g. the edit's input file
+        except ReferenceError:  # the operator's data is already gone
+            pass
     ACTIVE_MODAL = None
 
 
-CLASSES = (MDM_OT_generate, MDM_OT_edit_range, MDM_OT_cancel, MDM_OT_backend_start, MDM_OT_backend_stop, MDM_OT_import_result,
+CLASSES = (MDM_OT_generate, MDM_OT_edit_range, MDM_OT_cancel, MDM_OT_backend_start, MDM_OT_backend_stop,
+           MDM_OT_import_result,
            MDM_OT_randomize_seed, MDM_OT_pick_sample)
 
 

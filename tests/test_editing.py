@@ -51,7 +51,8 @@ def test_long_animation_gets_a_balanced_window():
     assert plan.window_times[plan.edit_start] <= 1500 < plan.window_times[plan.edit_start + 1]
 
 
-@pytest.mark.parametrize("start,end,side", [(0, 30, "start"), (5, 40, "start"), (2970, 3000, "end"), (2950, 2990, "end")])
+@pytest.mark.parametrize("start,end,side", [(0, 30, "start"), (5, 40, "start"), (2970, 3000, "end"),
+                                            (2950, 2990, "end")])
 def test_ranges_at_the_ends_take_all_the_context_from_the_other_side(start, end, side):
     plan = E.plan_edit(0, 3000, start, end, scene_fps=30)
     assert plan.num_frames == 196
@@ -171,8 +172,8 @@ def test_reanchoring_puts_kept_frames_back_and_bridges_the_range():
     # what recovery gives: the canonical frame, and a generated range whose path drifted away from
     # the original's (gradually: recovery integrates velocities), moving every later frame too
     drift = np.clip((np.arange(90) - start + 1) / (end - start + 1), 0, 1)
-    recovered = np.stack([rigid(original[f], -1.0 - 0.4 * d, np.array([0.5, 0.0, -0.2]) + d * np.array([1.0, 0.02, 0.6]))
-                          for f, d in enumerate(drift)])
+    offsets = np.array([0.5, 0.0, -0.2]) + drift[:, None] * np.array([1.0, 0.02, 0.6])
+    recovered = np.stack([rigid(original[f], -1.0 - 0.4 * d, offsets[f]) for f, d in enumerate(drift)])
     placed = E.reanchor(recovered, original, start, end)
     kept = np.r_[0:start, end:90]
     assert np.abs(placed[kept] - original[kept]).max() < 1e-9

@@ -12,9 +12,7 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -23,12 +21,11 @@ from edit_helpers import (SharedClient, backend_python, fcurves, joints_over, ke
                           write_keyed_motion, write_narrow_model)
 
 bpy = pytest.importorskip("bpy", reason="needs the bpy module (pip install bpy==5.0.1, or 4.2.x)")
-from blender_mdm_addon import controller, editor, operators  # noqa: E402
+from blender_mdm_addon import controller, editor  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 LOWER = [0, 1, 2, 4, 5, 7, 8, 10, 11]
 UPPER = [3, 6, 9, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21]
-TIMER = SimpleNamespace(type='TIMER', value='NOTHING')
 
 
 @pytest.fixture(scope="module")
@@ -208,7 +205,8 @@ def test_two_frame_range_changes_just_those_frames(scene, backend, tmp_path):
     after = joints_over(rig, np.arange(1, last + 1))
     moved = np.nonzero(np.abs(after - before).max(axis=(1, 2)) > 0)[0] + 1
     assert moved.tolist() == [100, 101]  # both half-way between the old pose and the new one
-    assert same_keys(keys_outside(snapshot, 100, 101), keys_outside(key_snapshot(rig.animation_data.action), 100, 101)) == []
+    edited = key_snapshot(rig.animation_data.action)
+    assert same_keys(keys_outside(snapshot, 100, 101), keys_outside(edited, 100, 101)) == []
 
 
 @pytest.mark.parametrize("start,end,message", [
@@ -239,7 +237,8 @@ def test_a_range_longer_than_the_window_is_refused(scene, backend, tmp_path):
     assert bpy.ops.mdm.edit_range(frame_start=200, frame_end=360, steps=2) == {'FINISHED'}   # 6.7 s: fine
     from backend.editing import plan_edit
     plan = plan_edit(1, 479, 200, 360, 24)
-    assert (backend.submitted[-1][1]["edit_start"], backend.submitted[-1][1]["edit_end"]) == (plan.edit_start, plan.edit_end)
+    sent = backend.submitted[-1][1]
+    assert (sent["edit_start"], sent["edit_end"]) == (plan.edit_start, plan.edit_end)
     assert plan.num_frames == 196 and plan.edit_end - plan.edit_start == 136
 
 
@@ -346,32 +345,15 @@ def test_axis_angle_bones_are_refused(scene, backend, tmp_path):
 # --------------------------------------------------------------------------------------------
 # GUI: modal with progress and cancel, the panel's range
 # --------------------------------------------------------------------------------------------
-def test_modal_edit_cancel_changes_nothing(scene, fake, tmp_path, monkeypatch):
-    monkeypatch.setattr(operators, "MODAL_IN_BACKGROUND", True)
-    keyed_rig(write_keyed_motion(tmp_path / "m.npz", "synthetic"))
-    before = state()
-    assert bpy.ops.mdm.edit_range(frame_start=40, frame_end=80) == {'RUNNING_MODAL'}
-    op = operators.ACTIVE_MODAL
-    for _ in range(3):
-        op.modal(bpy.context, TIMER)
-    assert controller.CONTROLLER.label == "Diffusion step 2/5" and same_state(before, state())
-    assert fake.submitted[-1][0] == "edit" and os.path.exists(fake.submitted[-1][1]["input_path"])
-    assert op.modal(bpy.context, SimpleNamespace(type='ESC', value='PRESS')) == {'RUNNING_MODAL'}
-    assert op.modal(bpy.context, TIMER) == {'CANCELLED'} and controller.CONTROLLER.state == controller.CANCELLED
-    assert same_state(before, state()) and not os.path.exists(fake.submitted[-1][1]["input_path"])
-
-
-def test_modal_edit_runs_to_completion(scene, backend, tmp_path, monkeypatch):
-    monkeypatch.setattr(operators, "MODAL_IN_BACKGROUND", True)
-    rig, _, _ = keyed_rig(write_keyed_motion(tmp_path / "m.npz", "synthetic"))
-    assert bpy.ops.mdm.edit_range(frame_start=40, frame_end=80, steps=5) == {'RUNNING_MODAL'}
-    op, deadline = operators.ACTIVE_MODAL, time.monotonic() + 60
-    backend.polled.clear()
-    while (result := op.modal(bpy.context, TIMER)) == {'RUNNING_MODAL'} and time.monotonic() < deadline:
-        time.sleep(0.01)
-    progress = [(e["phase"], e["step"], e["total"]) for e in backend.polled if e["event"] == "progress"]
-    assert result == {'FINISHED'} and ("diffusion", 5, 5) in progress and ("fit", 1, 1) in progress
-    assert rig.animation_data.action.name == "Walk | edit 40-80"
+def test_modal_edit_cancel_and_completion(server, tmp_path):
+    """The GUI path, in a process of its own (see edit_modal_probe.py)."""
+    python, folder, _ = server
+    write_keyed_motion(tmp_path / "m.npz", "synthetic")
+    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("edit_modal_probe.py")), "--", python,
+                           str(folder), str(tmp_path / "m.npz")], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    checks = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("PROBE "))[6:])
+    assert [name for name, ok in checks.items() if not ok] == [] and len(checks) == 13
 
 
 def test_panel_takes_the_range_from_the_timeline(scene, backend, tmp_path):
@@ -420,9 +402,24 @@ def test_headless_script_edits_a_saved_scene(scene, server, tmp_path):
     proc = subprocess.run([sys.executable, str(REPO / "blender_mdm_addon" / "headless.py"), "--", "--edit", "30", "70",
                            "--rig", rig_name, "--edit-mode", "UPPER_BODY", "--steps", "3", "--python", python,
                            "--model-dir", str(folder / "model"), "--text-encoder-dir", str(folder / "clip"),
-                           "--device", "cpu", "--open", str(tmp_path / "scene.blend"), "--save", str(tmp_path / "e.blend")],
+                           "--device", "cpu", "--open", str(tmp_path / "scene.blend"),
+                           "--save", str(tmp_path / "e.blend")],
                           capture_output=True, text=True, timeout=300, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("MDM_RESULT "))[11:])
     assert summary["actions"] == ["Walk | upper body 30-70"] and summary["edit_range"] == [30, 70]
     assert (tmp_path / "e.blend").is_file()
+
+
+def test_rig_frame_snaps_to_the_axes_and_inverts(addon):
+    from blender_mdm_addon.rig import RigBinding
+    from backend.motion.quaternion import axis_angle_to_matrix
+    z_up = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+    names, eye = [None] * 24, np.tile(np.eye(3), (24, 1, 1))
+    tilted = RigBinding(names, eye, np.zeros((24, 3)), axis_angle_to_matrix(np.array([0.03, 0.0, 0.02])) @ z_up,
+                        100.0, np.array([1.0, 2.0, 3.0]))
+    assert np.array_equal(tilted.snapped_to_axes().align_rot, z_up)      # 2 degrees off: snapped
+    skewed = RigBinding(names, eye, np.zeros((24, 3)), axis_angle_to_matrix(np.array([0.0, 0.0, 0.3])), 1.0, np.zeros(3))
+    assert skewed.snapped_to_axes() is skewed                            # 17 degrees: a rotated rig, kept
+    points = np.random.default_rng(0).normal(size=(5, 3))
+    np.testing.assert_allclose(tilted.from_armature(tilted.to_armature(points)), points, atol=1e-12)
