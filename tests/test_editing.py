@@ -230,6 +230,28 @@ def test_blend_hides_the_join_between_two_motions():
     np.testing.assert_array_equal(out[fs + 8:fe - 7], generated[fs + 8:fe - 7])
 
 
+def test_blend_length_grows_with_the_mismatch_and_keeps_the_join_below_the_motions_own_accel():
+    assert E.blend_length(0.0, 0.01, 24, 200) == round(E.MIN_BLEND_SECONDS * 24)   # at least 0.3 s
+    assert E.blend_length(0.0, 0.01, 60, 200) == 18
+    assert E.blend_length(5.0, 1e-4, 24, 41) == 13                               # at most a third of the range
+    assert E.blend_length(5.0, 1e-4, 24, 2) == 1
+    t = np.arange(200)[:, None]
+    original = np.sin(t / 4.0) * [0.3, 0.1, 0.2]
+    accel = np.linalg.norm(np.diff(original, 2, axis=0), axis=-1).max()
+    for offset in (0.2, 0.8, 5.0):
+        generated = original + offset * np.array([0.6, 0.0, 0.8]) + 0.05 * np.sin(t / 5.0)
+        fs, fe = 50, 150
+        ramp = E.blend_length(offset, accel, 24, fe - fs + 1)
+        w = E.blend_weights(fe - fs + 1, ramp)[:, None]
+        out = original.copy()
+        out[fs:fe + 1] = (1 - w) * original[fs:fe + 1] + w * generated[fs:fe + 1]
+        jump = np.linalg.norm(np.diff(out, 2, axis=0), axis=-1)[[fs - 2, fs - 1, fe - 1, fe]].max()
+        if ramp < (fe - fs + 1) // 3:
+            assert ramp >= 7 and jump <= accel, (offset, ramp)
+        else:  # capped at a third of the range: the bound of the formula still holds
+            assert offset == 5.0 and jump <= 6 * offset / (ramp + 1) ** 2 + accel, (offset, ramp)
+
+
 # --------------------------------------------------------------------------------------------
 # the whole edit with a tiny model
 # --------------------------------------------------------------------------------------------

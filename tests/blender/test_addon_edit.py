@@ -345,6 +345,7 @@ def test_axis_angle_bones_are_refused(scene, backend, tmp_path):
 # --------------------------------------------------------------------------------------------
 # GUI: modal with progress and cancel, the panel's range
 # --------------------------------------------------------------------------------------------
+@pytest.mark.slow  # a Blender process and a backend server of its own
 def test_modal_edit_cancel_and_completion(server, tmp_path):
     """The GUI path, in a process of its own (see edit_modal_probe.py)."""
     python, folder, _ = server
@@ -382,6 +383,7 @@ def test_panel_takes_the_range_from_the_timeline(scene, backend, tmp_path):
 # --------------------------------------------------------------------------------------------
 # undo (fresh process) and the real backend
 # --------------------------------------------------------------------------------------------
+@pytest.mark.slow  # a Blender process and a backend server of its own
 def test_one_undo_step_restores_the_previous_state(server, tmp_path):
     python, folder, _ = server
     write_keyed_motion(tmp_path / "m.npz", "synthetic")
@@ -394,6 +396,7 @@ def test_one_undo_step_restores_the_previous_state(server, tmp_path):
     assert probe["after_undo"] == probe["before"] and probe["keys_unchanged"] and probe["joints_unchanged"]
 
 
+@pytest.mark.slow  # a Blender process and a backend server of its own
 def test_headless_script_edits_a_saved_scene(scene, server, tmp_path):
     python, folder, _ = server
     keyed_rig(write_keyed_motion(tmp_path / "m.npz", "synthetic"))
