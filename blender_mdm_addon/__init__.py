@@ -13,9 +13,9 @@ bl_info = {
     "category": "Animation",
 }
 
-from . import operators, panel, preferences, properties  # noqa: E402
+from . import operators, panel, preferences, properties, setup_operator  # noqa: E402
 
-_MODULES = (preferences, properties, operators, panel)
+_MODULES = (preferences, properties, operators, setup_operator, panel)
 
 
 def register():

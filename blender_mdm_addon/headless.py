@@ -1,7 +1,7 @@
 """Generate, key a result file, or edit a rig's frame range without a window; the panel's operators.
 
     blender --background [scene.blend] --python <addon>/headless.py -- --prompt "a person jumps" \
-        --seconds 3 --seed 1 --num-samples 2 --save out.blend
+        --seconds 3 --seed 1 --num-samples 2 --save out.blend --preview out.png
     blender -b --python <addon>/headless.py -- --result motion.npz --fps 30 --save out.blend
     blender -b scene.blend --python <addon>/headless.py -- --edit 40 80 --rig Armature \
         --edit-mode UPPER_BODY --prompt "a person waves" --save edited.blend
@@ -47,6 +47,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--smpl-dir")
     p.add_argument("--device", choices=("auto", "cuda", "cpu"))
     p.add_argument("--save", help="write the .blend here")
+    p.add_argument("--preview", help="write a contact sheet PNG of the posed rig here")
     args = p.parse_args(argv)
     if args.edit:
         if args.result:
@@ -111,6 +112,12 @@ def main(argv: list[str]) -> int:
                "frame_range": list(actions[0]["mdm_frame_range"]) if actions else None, "fps": scene.render.fps}
     if args.edit:
         summary["edit_range"] = list(actions[0]["mdm_edit_range"])
+    if args.preview and rig is not None and actions:
+        from importlib import import_module
+        preview = import_module(f"{name}.rig_preview")
+        first, last = (int(x) for x in actions[0]["mdm_frame_range"])
+        summary["preview"] = str(preview.write_rig_preview(bpy.context, rig, Path(args.preview).resolve(),
+                                                           (first, last)))
     if args.save:
         bpy.ops.wm.save_as_mainfile(filepath=str(Path(args.save).resolve()))
         summary["saved"] = str(Path(args.save).resolve())

@@ -3,9 +3,9 @@ line per item saying exactly what is missing."""
 from __future__ import annotations
 
 import bpy
-from bpy.props import EnumProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, StringProperty
 
-from . import setup_check
+from . import setup_check, setup_operator
 
 DEVICES = [('auto', "Auto", "CUDA when available, else CPU"), ('cuda', "CUDA", "NVIDIA GPU"),
            ('cpu', "CPU", "Slow but works everywhere")]
@@ -24,12 +24,17 @@ class MDM_AddonPreferences(bpy.types.AddonPreferences):
     smpl_dir: StringProperty(name="SMPL Folder", subtype='DIR_PATH',
                              description="folder with SMPL_NEUTRAL.pkl/.npz; empty = smpl_assets/ of the add-on")
     device: EnumProperty(name="Device", items=DEVICES, default='auto')
+    setup_use_existing: BoolProperty(name="Install into an existing Python",
+                                     description="install the backend packages into the Python below instead of "
+                                                 "creating a new environment")
+    setup_base_python: StringProperty(name="Existing Python", subtype='FILE_PATH',
+                                      description="a Python 3.10+ interpreter to install the backend packages into")
 
     def draw(self, context):
         layout = self.layout
         for name in ("python_exe", "model_dir", "text_encoder_dir", "smpl_dir", "device"):
             layout.prop(self, name)
-        # The packaging issue adds "Set up backend" (venv creation + model download) here.
+        setup_operator.draw_setup(layout, self)
         box = layout.box()
         for check in setup_check.check_setup(settings_of(self)):
             icon = 'CHECKMARK' if check.ok else ('INFO' if check.optional else 'ERROR')

@@ -36,12 +36,16 @@ class Check:
 
 
 def runtime_dir() -> Path | None:
-    """The folder the packaging issue's "Set up backend" creates its virtual environment in."""
+    """Where "Set up backend" creates the backend's virtual environment: the extension's user
+    folder, or Blender's per-user data folder for a legacy add-on (None outside Blender)."""
     try:
         import bpy
-        return Path(bpy.utils.extension_path_user(__package__, path="runtime", create=False))
-    except (ImportError, AttributeError, ValueError):  # not an extension (legacy add-on / tests)
+    except ImportError:
         return None
+    try:
+        return Path(bpy.utils.extension_path_user(__package__, path="runtime", create=False))
+    except (AttributeError, ValueError):  # not an extension (legacy add-on / tests)
+        return Path(bpy.utils.user_resource('DATAFILES', path="blender_mdm")) / "runtime"
 
 
 def dev_venv_python() -> Path:

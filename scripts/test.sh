@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# Runs the whole test suite. Sets up .venv (pinned torch/bpy) on a fresh machine first.
-# Extra arguments go to pytest, e.g. scripts/test.sh -m "not slow" -x
+# Runs the whole test suite. Sets up .venv (pinned torch/bpy 5.0.1) on a fresh machine first.
+# With no arguments it also runs the Blender tests on Blender 4.2 LTS (scripts/test_blender42.sh).
+# Extra arguments go to pytest and select a part of the main suite, e.g. scripts/test.sh -m "not slow" -x
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$repo/scripts/ensure_venv.sh"
 cd "$repo"
-exec "$repo/.venv/bin/python" -m pytest "$@"
+if [ "$#" -gt 0 ]; then
+  exec "$repo/.venv/bin/python" -m pytest "$@"
+fi
+status=0
+"$repo/scripts/test_blender42.sh" -q || status=$?
+"$repo/.venv/bin/python" -m pytest || status=$?
+exit "$status"

@@ -44,7 +44,8 @@ def test_fit_command_on_npy_and_npz(tmp_path, clips, smpl_path, capsys):
     np.testing.assert_allclose(one["joints_fitted"][:, :22], clips[0], atol=5e-3)
 
     batch = tmp_path / "result.npz"
-    np.savez(batch, joints=clips, lengths=np.array([24, 20]), fps=np.float32(20.0), recipe=np.array('{"seed": 1}'))
+    np.savez(batch, joints=clips, lengths=np.array([24, 20]), fps=np.float32(20.0),
+             recipe=np.array('{"seed": 1}'))
     args = ["fit", "--joints", str(batch), "--smpl", str(smpl_path), "--fit-betas", "--vertices",
             "--out", str(tmp_path / "fitted.npz")]
     assert main(args) == 0

@@ -123,8 +123,10 @@ def test_batched_clips_fit_like_single_clips_and_pad_with_the_last_frame():
 @pytest.mark.parametrize("joints,kwargs,pattern", [
     (np.zeros((10, 21, 3)), {}, r"\[T, 22, 3\]"),
     (np.full((10, 22, 3), np.nan), {}, "NaN"),
-    (np.zeros((2, 10, 22, 3)), {"lengths": [10, 11]}, "lengths"),
-    (np.zeros((10, 22, 3)), {"fit_betas": True}, "SMPL model file"),
+    (np.zeros((2, 10, 22, 3)) + builtin_rest_joints()[:22], {"lengths": [10, 11]}, "lengths"),
+    (np.zeros((10, 22, 3)), {}, "metres"),
+    (builtin_rest_joints()[None, :22] * 100, {}, "centimetres"),
+    (builtin_rest_joints()[None, :22], {"fit_betas": True}, "SMPL model file"),
 ])
 def test_bad_input_is_an_input_error(joints, kwargs, pattern):
     with pytest.raises(InputError, match=pattern):
@@ -136,7 +138,9 @@ def test_builtin_skeleton_is_a_t_pose_with_humanml3d_bone_lengths():
     bones = rest[1:] - rest[SMPL_PARENTS[1:]]
     np.testing.assert_allclose(np.linalg.norm(bones[:21], axis=-1), HML_TARGET_BONE_LENGTHS[1:], atol=1e-12)
     assert rest[:, 1].min() == 0.0 and rest[0, 0] == 0.0 and rest[0, 2] == 0.0
-    assert bones[19, 0] > 0.95 * np.linalg.norm(bones[19]) and bones[20, 0] < -0.95 * np.linalg.norm(bones[20])
+    forearms = bones[[19, 20]]  # bones[i] ends at joint i + 1: the wrists 20 (left) and 21 (right)
+    assert forearms[0, 0] > 0.95 * np.linalg.norm(forearms[0])
+    assert forearms[1, 0] < -0.95 * np.linalg.norm(forearms[1])
     assert np.all(rest[[7, 8, 10, 11], 1] < 0.15) and rest[15, 1] > 1.4  # feet down, head up
 
 

@@ -20,7 +20,8 @@ def arrays():
 
 @pytest.fixture(scope="module")
 def py2_file(tmp_path_factory, arrays):
-    return write_smpl_pkl(tmp_path_factory.mktemp("smpl") / "basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl", arrays)
+    folder = tmp_path_factory.mktemp("smpl")
+    return write_smpl_pkl(folder / "basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl", arrays)
 
 
 @pytest.mark.parametrize("style,protocol", [("py2", 2), ("py3", 0), ("py3", 2), ("py3", 5), ("npz", None)])
@@ -141,3 +142,24 @@ def test_smpl_check_command(py2_file, tmp_path, capsys):
     bad.write_bytes(b"\x80\x02}q\x00")
     assert main(["smpl-check", str(bad)]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_npz_members_holding_pickles_go_through_the_same_allow_list(tmp_path, arrays):
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    mixed = dict(arrays, J_regressor=np.array(scipy_sparse.csc_matrix(arrays["J_regressor"]), dtype=object))
+    path = tmp_path / "SMPL_MALE.npz"
+    np.savez(path, **{k: v for k, v in mixed.items() if isinstance(v, np.ndarray)})
+    model = load_smpl(path)
+    assert model.gender == "male"
+    np.testing.assert_array_equal(model.J_regressor, arrays["J_regressor"])
+    marker = tmp_path / "pwned"
+    evil = dict(arrays, J_regressor=np.array(_RunsCode(os.system, f"touch {marker}"), dtype=object))
+    np.savez(path, **{k: v for k, v in evil.items() if isinstance(v, np.ndarray)})
+    with pytest.raises(SMPLFileError, match="refused to load global"):
+        load_smpl(path)
+    assert not marker.exists()
+
+
+def test_chumpy_objects_with_unusable_state_are_named(tmp_path, arrays):
+    path = write_smpl_pkl(tmp_path / "SMPL_NEUTRAL.pkl", dict(arrays, shapedirs=None), "py3")
+    _expect_error(path, "'shapedirs'")

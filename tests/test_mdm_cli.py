@@ -36,7 +36,22 @@ def test_generate_writes_the_shared_result_format(tiny_model, tiny_encoders, tmp
     assert recipe["sampled_frames"] == 196 and "backend_version" in recipe
 
 
+def test_generate_with_fit_adds_the_smpl_parameters(tiny_model, tiny_encoders, tmp_path):
+    from backend.fitting.results import fit_result_arrays
+    out = tmp_path / "fitted.npz"
+    assert main(["generate", "--model-dir", str(tiny_model), "--prompt", "a person jumps", "--seconds", "2",
+                 "--steps", "4", "--text-encoder-dir", str(tiny_encoders["clip"]), "--device", "cpu", "--fit",
+                 "--quiet", "--out", str(out)]) == 0
+    z = np.load(out)
+    assert z["poses"].shape == (1, 40, 24, 3) and z["trans"].shape == (1, 40, 3)
+    assert z["joints_fitted"].shape == (1, 40, 24, 3) and z["rest_joints"].shape == (24, 3)
+    again = fit_result_arrays(z["joints"], z["lengths"])       # the same fit as the library call
+    assert np.allclose(again["poses"], z["poses"]) and np.allclose(again["fit_error"], z["fit_error"])
+
+
 @pytest.mark.parametrize("extra,needle", [
+    (["--smpl", "x.pkl"], "only apply together with --fit"),
+    (["--fit", "--vertices"], "need the SMPL model file"),
     (["--seconds", "12"], "seconds must be in"),
     (["--seconds", "0"], "seconds must be in"),
     (["--guidance", "nan"], "guidance must be a finite number"),

@@ -33,7 +33,8 @@ def run(command: str, args: argparse.Namespace) -> int:
     joints, lengths, passthrough = load_joints_file(args.joints)
     single = joints.ndim == 3
     if joints.ndim not in (3, 4):
-        raise InputError(f"{args.joints}: joints must be [T, 22, 3] or [K, T, 22, 3], got {list(joints.shape)}")
+        raise InputError(f"{args.joints}: joints must be [T, 22, 3] or [K, T, 22, 3], "
+                         f"got {list(joints.shape)}")
     start = time.perf_counter()
     fitted = fit_result_arrays(joints[None] if single else joints, lengths, smpl_path=args.smpl,
                                fit_betas=args.fit_betas, vertices=args.vertices)

@@ -1,11 +1,17 @@
 """Joints -> SMPL parameters: analytic IK, Gauss-Newton refinement, floor fix, quaternion continuity.
 
 ``fit_joints`` takes HumanML3D-frame joints [T, 22, 3] (or a batch [K, T, 22, 3]) and returns a
-``FitResult``. It is numpy only and runs in milliseconds: MDM outputs at most 196 frames, the work
-is a few passes over [T, 24, 3, 3] arrays plus batched 54 x 54 solves, so torch would add a second
-or more of import time and nothing in speed. The rest skeleton is, in order of preference, the one
-of the user's SMPL file (beta = 0, or betas fitted to the clip's bone lengths), an explicit
-``rest_joints`` array, or the built-in skeleton (``rest_skeleton.py``).
+``FitResult``: ``ik.solve_ik`` (closed form), then ``refine.refine`` (Gauss-Newton on the skeleton
+only: one iteration when the rest skeleton has the targets' bone lengths - a near-zero-residual
+problem that Gauss-Newton solves in one step - two when they differ, e.g. SMPL with beta = 0),
+then the floor fix and quaternion continuity. 196 frames take ~20 ms (built-in skeleton) or
+~30 ms (SMPL, beta = 0) on one core of the dev machine at its least loaded (bench/fitting.py).
+numpy, not torch: the work is tiny 3x3 algebra on <= 196 frames, where per-operation overhead
+dominates; numpy with the frame axis last beat torch's batched matmul in our measurements, needs
+no GPU, and keeps the CLI and the fitter free of torch's ~1 s import.
+The rest skeleton is, in order of preference, the one of the user's SMPL file (beta = 0, or betas
+fitted to the bone lengths - one beta vector for the whole batch: MDM outputs share one skeleton),
+an explicit ``rest_joints`` array, or the built-in skeleton (``rest_skeleton.py``).
 """
 from __future__ import annotations
 
@@ -15,9 +21,9 @@ import numpy as np
 
 from ..errors import InputError
 from ..motion import quaternion as Q
-from ..motion.skeleton import HML_NUM_JOINTS, SMPL_PARENTS
+from ..motion.skeleton import HML_NUM_JOINTS, HML_TARGET_BONE_LENGTHS, SMPL_PARENTS
 from ..motion.smpl_skeleton import forward_kinematics
-from .betas import fit_betas_to_bone_lengths
+from .betas import fit_betas_to_bone_lengths, target_bone_lengths
 from .ik import solve_ik
 from .refine import RefineWeights, refine
 from .rest_skeleton import builtin_rest_joints
@@ -28,7 +34,8 @@ FOOT_JOINTS = np.array([7, 8, 10, 11])  # ankles and toes: the joints that touch
 
 @dataclass(frozen=True)
 class FitConfig:
-    iterations: int = 2           # Gauss-Newton iterations after the analytic solution (0 = IK only)
+    iterations: int | None = None  # Gauss-Newton iterations after the analytic solution (0 = IK
+    #                                only); None: 1 if the bone lengths match within 3 %, else 2
     pos_weight: float = 1.0       # per squared metre of joint position error
     foot_weight: float = 2.0      # ankles and toes, so contacts stay put
     dir_weight: float = 0.003     # per squared unit of bone-direction error (a 5.5 cm lever)
@@ -65,6 +72,11 @@ def _check_joints(joints) -> np.ndarray:
                          f"metres), got {list(arr.shape)}")
     if not np.all(np.isfinite(arr)):
         raise InputError("joints contain NaN or infinite values")
+    bones = np.linalg.norm(arr[..., 1:, :] - arr[..., SMPL_PARENTS[1:HML_NUM_JOINTS], :], axis=-1)
+    scale = np.median(bones) / np.median(HML_TARGET_BONE_LENGTHS[1:])
+    if not 0.2 < scale < 5.0:
+        raise InputError(f"joints do not look like a human skeleton in metres: bones are {scale:.3g} times "
+                         f"HumanML3D's (convert centimetres to metres; joint order must be HumanML3D's)")
     return arr
 
 
@@ -83,6 +95,13 @@ def fix_floor(joints: np.ndarray, targets: np.ndarray, tolerance: float) -> np.n
     return -np.sign(gap) * np.maximum(np.abs(gap) - tolerance, 0.0)
 
 
+def bone_length_mismatch(targets: np.ndarray, rest_joints: np.ndarray) -> float:
+    """Largest relative difference between the targets' median bone lengths and the skeleton's."""
+    bones = np.arange(1, HML_NUM_JOINTS)
+    rest = np.linalg.norm(rest_joints[bones] - rest_joints[SMPL_PARENTS[bones]], axis=-1)
+    return float(np.max(np.abs(target_bone_lengths(targets) / rest - 1.0)))
+
+
 def fit_frames(targets: np.ndarray, lengths: np.ndarray, rest_joints: np.ndarray,
                config: FitConfig = FitConfig()):
     """Fit flattened clips: targets [N, 22, 3] with N = sum(lengths).
@@ -91,10 +110,13 @@ def fit_frames(targets: np.ndarray, lengths: np.ndarray, rest_joints: np.ndarray
     trans [N, 3], joints [N, 24, 3]).
     """
     local, trans = solve_ik(targets, rest_joints)
-    if config.iterations > 0:
+    iterations = config.iterations
+    if iterations is None:
+        iterations = 1 if bone_length_mismatch(targets, rest_joints) < 0.03 else 2
+    if iterations > 0:
         prev_idx, next_idx, interior = _neighbours(lengths)
         local, trans, joints = refine(local, trans, targets, rest_joints, config.refine_weights(),
-                                      config.iterations, prev_idx, next_idx, interior)
+                                      iterations, prev_idx, next_idx, interior)
     else:
         joints, _ = forward_kinematics(local, trans, rest_joints)
     shift = fix_floor(joints, targets, config.floor_tolerance)

@@ -58,15 +58,17 @@ def swing(v_from: np.ndarray, v_to: np.ndarray) -> np.ndarray:
     if np.any(anti):
         b = np.where(anti[..., None], _unit(b + 1e-3 * _unit(np.cross(a, np.roll(a, 1, -1)))), b)
         c = _dot(a, b)
-    k = _skew(np.cross(a, b))
-    return np.eye(3) + k + (k @ k) / (1.0 + c)[..., None, None]
+    v = np.cross(a, b)
+    # I + [v]x + [v]x^2 / (1 + c), with [v]x^2 = v v^T - |v|^2 I
+    vv = v[..., :, None] * v[..., None, :] - _dot(v, v)[..., None, None] * np.eye(3)
+    return np.eye(3) + _skew(v) + vv / (1.0 + c)[..., None, None]
 
 
 def rotation_about(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
     """[..., 3, 3] rotation by ``angle`` [...] about unit ``axis`` [..., 3]."""
-    k = _skew(np.broadcast_to(axis, np.shape(angle) + (3,)))
+    axis = np.broadcast_to(axis, np.shape(angle) + (3,))
     s, c = np.sin(angle)[..., None, None], np.cos(angle)[..., None, None]
-    return np.eye(3) + s * k + (1 - c) * (k @ k)
+    return c * np.eye(3) + s * _skew(axis) + (1 - c) * axis[..., :, None] * axis[..., None, :]
 
 
 def kabsch(rest_dirs: np.ndarray, target_dirs: np.ndarray) -> np.ndarray:

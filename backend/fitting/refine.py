@@ -51,18 +51,18 @@ _ANC = _ancestry(SMPL_PARENTS)
 _SUBTREE = (_ANC & ~np.eye(24, dtype=bool))[ACTIVE, :OBSERVED].astype(np.float64)
 DEPTH = _ANC[:, ACTIVE].sum(0) - 1                     # [17] depth of each active joint
 MAX_DEPTH = int(DEPTH.max())
-# ANCESTOR[b, s]: active index of b's ancestor at depth s (for s < DEPTH[b])
-ANCESTOR = np.full((NA, MAX_DEPTH), -1)
-for _b, _j in enumerate(ACTIVE):
-    _chain = [int(np.flatnonzero(ACTIVE == a)[0]) for a in range(24) if _ANC[a, _j] and a != _j]
-    ANCESTOR[_b, :len(_chain)] = _chain                 # ascending joint index = root first
+_NODE = {int(j): i for i, j in enumerate(ACTIVE)}      # SMPL joint -> active index
+# ANCESTOR[b, s]: active index of b's ancestor at depth s (s < DEPTH[b]); SMPL parents always have
+# smaller indices than their children, so ascending joint order is root-first order
+ANCESTOR = np.array([[_NODE[a] for a in range(24) if _ANC[a, j] and a != j] + [-1] * (MAX_DEPTH - d)
+                     for j, d in zip(ACTIVE, DEPTH)])
 # off-diagonal non-zero blocks: (ancestor a, joint b) in active indices
 _PAIRS = np.array([(a, b) for b in range(NA) for a in ANCESTOR[b, :DEPTH[b]]])
 _ELIMINATION = [(b, ANCESTOR[b, :DEPTH[b]],
                  np.array([(j, i) for j in range(DEPTH[b]) for i in range(j)], np.int64).reshape(-1, 2))
                 for b in np.argsort(-DEPTH, kind="stable")]   # leaves first
 _PARENT_OF_ACTIVE = SMPL_PARENTS[ACTIVE[1:]]
-_HINGE_NODES = np.array([int(np.flatnonzero(ACTIVE == j)[0]) for j in CHAIN_HINGE])
+_HINGE_NODES = np.array([_NODE[int(j)] for j in CHAIN_HINGE])
 _OFF_HINGE = (np.eye(3) - HINGE_AXES[:, :, None] * HINGE_AXES[:, None, :])[..., None]  # [4, 3, 3, 1]
 
 
@@ -71,7 +71,10 @@ _OFF_HINGE = (np.eye(3) - HINGE_AXES[:, :, None] * HINGE_AXES[:, None, :])[..., 
 # ----------------------------------------------------------------------------------------------
 def _mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """[..., i, k, F] @ [..., k, j, F] -> [..., i, j, F]."""
-    return (a[..., :, :, None, :] * b[..., None, :, :, :]).sum(-3)
+    out = a[..., :, 0:1, :] * b[..., 0:1, :, :]
+    out += a[..., :, 1:2, :] * b[..., 1:2, :, :]
+    out += a[..., :, 2:3, :] * b[..., 2:3, :, :]
+    return out
 
 
 def _mv(a: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -109,7 +112,8 @@ def _exp(w: np.ndarray) -> np.ndarray:
     k = _skew(w)
     s = np.where(angle > 1e-12, np.sin(angle) / np.maximum(angle, 1e-12), 1.0)
     c = np.where(angle > 1e-6, (1 - np.cos(angle)) / np.maximum(angle * angle, 1e-12), 0.5)
-    return _EYE + s[..., None, None, :] * k + c[..., None, None, :] * _mm(k, k)
+    kk = w[..., :, None, :] * w[..., None, :, :] - (angle * angle)[..., None, None, :] * _EYE  # [w]x^2
+    return _EYE + s[..., None, None, :] * k + c[..., None, None, :] * kk
 
 
 def _inv3(m: np.ndarray) -> np.ndarray:

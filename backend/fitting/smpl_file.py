@@ -65,15 +65,14 @@ def _reconstructor(cls, base, state):
     raise pickle.UnpicklingError(f"refused object reconstruction of {cls!r} from {base!r}")
 
 
-def _numpy_global(module: str, name: str):
-    """numpy.core.* (numpy 1) and numpy._core.* (numpy 2) name the same helpers."""
-    sub = module.split(".", 2)[-1] if module.count(".") >= 2 else ""
+def _numpy_global(submodule: str, name: str):
+    """numpy.core.<submodule> (numpy 1) and numpy._core.<submodule> (numpy 2) hold the same helpers."""
     for prefix in ("numpy._core.", "numpy.core."):
         try:
-            return getattr(importlib.import_module(prefix + sub), name)
+            return getattr(importlib.import_module(prefix + submodule), name)
         except (ImportError, AttributeError):
             continue
-    raise pickle.UnpicklingError(f"numpy has no {module}.{name}")
+    raise pickle.UnpicklingError(f"numpy has no {submodule}.{name}")
 
 
 _NUMPY_HELPERS = {("multiarray", "_reconstruct"), ("multiarray", "scalar"), ("numeric", "_frombuffer")}
@@ -94,7 +93,7 @@ class _SafeUnpickler(pickle.Unpickler):
                 return getattr(np, name)
             parts = module.split(".")
             if len(parts) == 3 and parts[1] in ("core", "_core") and (parts[2], name) in _NUMPY_HELPERS:
-                return _numpy_global(module, name)
+                return _numpy_global(parts[2], name)
         if module in ("copy_reg", "copyreg") and name == "_reconstructor":
             return _reconstructor
         if module in ("__builtin__", "builtins") and name in _BUILTINS:
@@ -187,9 +186,10 @@ def _sparse_to_numpy(obj: _Sparse, key: str) -> np.ndarray:
 
 
 def _check_sparse(key: str, shape: tuple, rows: np.ndarray, cols: np.ndarray, data: np.ndarray) -> None:
-    if len(shape) != 2 or min(shape) < 0 or shape[0] * shape[1] > 10 ** 8 or not (len(rows) == len(cols) == len(data)) \
-            or rows.min(initial=0) < 0 or cols.min(initial=0) < 0 \
-            or rows.max(initial=-1) >= shape[0] or cols.max(initial=-1) >= shape[1]:
+    sane_shape = len(shape) == 2 and min(shape) >= 0 and shape[0] * shape[1] <= 10 ** 8
+    inside = sane_shape and len(rows) == len(cols) == len(data) and rows.min(initial=0) >= 0 \
+        and cols.min(initial=0) >= 0 and rows.max(initial=-1) < shape[0] and cols.max(initial=-1) < shape[1]
+    if not inside:
         raise SMPLFileError(f"'{key}' is a damaged sparse matrix (indices outside its shape {shape})")
 
 
@@ -255,9 +255,10 @@ def read_smpl_arrays(path: str | Path) -> dict:
             value = to_numpy(value, key)
             if isinstance(value, np.ndarray) and value.dtype.hasobject and value.shape == ():
                 value = to_numpy(value.item(), key)
-        except SMPLFileError as exc:
+        except (SMPLFileError, ValueError, TypeError, AttributeError, IndexError, RecursionError) as exc:
             if key in REQUIRED_KEYS:
-                raise SMPLFileError(f"{path}: {exc.message} ({HELP})") from None
+                reason = exc.message if isinstance(exc, SMPLFileError) else f"'{key}' is damaged ({exc})"
+                raise SMPLFileError(f"{path}: {reason} ({HELP})") from None
             value = None  # an extra entry we do not need (e.g. a chumpy expression): skip it
         out[key] = value
     return out
@@ -373,7 +374,8 @@ def validate_smpl_arrays(arrays: dict, path: str | Path, num_betas: int | None =
     parents = kintree[0].copy()
     parents[0] = -1  # stored as uint32 4294967295
     if not np.array_equal(parents, SMPL_PARENTS):
-        raise SMPLFileError(f"{path}: the joint tree {parents.tolist()} is not SMPL's {SMPL_PARENTS.tolist()}")
+        raise SMPLFileError(f"{path}: the joint tree {parents.tolist()} is not SMPL's "
+                            f"{SMPL_PARENTS.tolist()}")
     betas_in_file = shapedirs.shape[2]
     if num_betas is not None:
         shapedirs = shapedirs[..., :num_betas]

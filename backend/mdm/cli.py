@@ -25,13 +25,23 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
     parser.add_argument("--text-encoder-dir", default=None,
                         help="folder of the CLIP / DistilBERT files (default: the Hugging Face cache)")
+    parser.add_argument("--fit", action="store_true",
+                        help="also fit SMPL pose parameters (poses, trans, joints_fitted, ...) to the joints")
+    parser.add_argument("--smpl", default=None,
+                        help="with --fit: an SMPL model file (default: the built-in rest skeleton)")
+    parser.add_argument("--fit-betas", action="store_true", help="with --fit and --smpl: fit the body shape too")
+    parser.add_argument("--vertices", action="store_true", help="with --fit and --smpl: add mesh vertices")
     parser.add_argument("--out", required=True, help="output .npz")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
 def extra_arrays(result, args: argparse.Namespace) -> dict[str, np.ndarray]:
-    """Hook for options that add arrays to the result file (``--fit`` puts the SMPL fit here)."""
-    return {}
+    """Arrays that options add to the result file: ``--fit`` puts the SMPL fit here."""
+    if not args.fit:
+        return {}
+    from ..fitting.results import fit_result_arrays
+    return fit_result_arrays(result.joints, result.lengths, smpl_path=args.smpl, fit_betas=args.fit_betas,
+                             vertices=args.vertices)
 
 
 def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
@@ -53,6 +63,14 @@ def run(command: str, args: argparse.Namespace) -> int:
     if not Path(args.out).parent.is_dir():
         raise InputError(f"output folder {Path(args.out).parent} does not exist")
     check_generate_request(args.prompt, args.seconds, args.seed, args.num_samples, args.guidance)  # fail fast
+    if (args.smpl or args.fit_betas or args.vertices) and not args.fit:
+        raise InputError("--smpl, --fit-betas and --vertices only apply together with --fit")
+    if (args.fit_betas or args.vertices) and not args.smpl:
+        raise InputError("--fit-betas and --vertices need the SMPL model file: pass --smpl PATH "
+                         "(see smpl_assets/README.md)")
+    if args.smpl:
+        from ..fitting.smpl_file import load_smpl
+        load_smpl(args.smpl)  # a bad SMPL file fails before the diffusion runs
     resolve_device(args.device)
     generator = MotionGenerator.load(args.model_dir, device=args.device, text_encoder_dir=args.text_encoder_dir)
 

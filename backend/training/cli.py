@@ -1,4 +1,4 @@
-"""Training-side commands: ``python -m backend make-corpus ...`` (and, later, ``train``).
+"""Training-side commands: ``python -m backend make-corpus ...`` and ``python -m backend train ...``.
 
 Each command is one entry of COMMANDS: (add_arguments(parser), run(args) -> exit code). Heavy
 imports happen inside the run functions.
@@ -28,8 +28,46 @@ def _run_make_corpus(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_train(parser: argparse.ArgumentParser) -> None:
+    from .train import PRESETS, TrainConfig
+    parser.add_argument("--data", required=True, help="HumanML3D-layout folder (the real dataset or make-corpus output)")
+    parser.add_argument("--out", required=True, help="model folder to write (args.json + model*.pt)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="demo",
+                        help="starting configuration: 'demo' = the embedded model's recipe, 'tiny' = a seconds-long test run")
+    defaults = TrainConfig(data_dir="", out_dir="")
+    for name in ("arch", "text_encoder_type", "text_encoder_dir", "latent_dim", "layers", "ff_size", "num_heads",
+                 "diffusion_steps", "batch_size", "lr", "num_steps", "warmup_steps", "ema_beta", "lambda_vel",
+                 "seed", "device", "threads", "log_interval", "val_interval", "save_interval", "max_clips"):
+        value = getattr(defaults, name)
+        kind = {"max_clips": int, "text_encoder_dir": str}.get(name, type(value))
+        parser.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
+                            help=f"override the preset (demo default: {value})")
+    parser.add_argument("--no-mask-frames", action="store_true", help="train without frame masking (pads to 196)")
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from .train import PRESETS, TrainConfig, train
+    overrides = dict(PRESETS[args.preset])
+    for field in dataclasses.fields(TrainConfig):
+        value = getattr(args, field.name, None)
+        if value is not None and field.name not in ("data_dir", "out_dir"):
+            overrides[field.name] = value
+    if args.no_mask_frames:
+        overrides["mask_frames"] = False
+    cfg = TrainConfig(data_dir=args.data, out_dir=args.out, **overrides)
+    if cfg.num_steps < 1 or cfg.batch_size < 1:
+        raise InputError("--num-steps and --batch-size must be positive")
+    train(cfg, on_log=lambda entry: print(json.dumps(entry), flush=True))
+    print(f"model written to {args.out}")
+    return 0
+
+
 COMMANDS = {
     "make-corpus": (_add_make_corpus, _run_make_corpus),
+    "train": (_add_train, _run_train),
 }
 
 

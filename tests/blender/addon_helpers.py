@@ -206,3 +206,40 @@ class FakeClient:
 
     def stop(self):
         self.stopped, self.alive = True, False
+
+
+class RecordingLayout:
+    """Stands in for bpy.types.UILayout: records every call and checks that each property,
+    operator and operator argument the panel names really exists."""
+
+    def __init__(self, log):
+        self.log, self.enabled = log, True
+
+    def _sub(self, *args, **kwargs):
+        return RecordingLayout(self.log)
+
+    column = row = box = split = _sub
+
+    def prop(self, data, name, **kwargs):
+        assert name in data.bl_rna.properties, f"{data} has no property {name!r}"
+        self.log.append(("prop", name))
+
+    def label(self, text="", icon='NONE', **kwargs):
+        self.log.append(("label", text, icon))
+
+    def progress(self, factor=0.0, type='BAR', text=""):
+        assert 0.0 <= factor <= 1.0
+        self.log.append(("progress", round(factor, 3), text))
+
+    def operator(self, idname, **kwargs):
+        module, name = idname.split(".")
+        import bpy
+        props = getattr(getattr(bpy.ops, module), name).get_rna_type().properties
+        self.log.append(("operator", idname))
+        log = self.log
+
+        class Props:
+            def __setattr__(self, key, value):
+                assert key in props, f"{idname} has no argument {key!r}"
+                log.append(("set", idname, key))
+        return Props()

@@ -7,7 +7,7 @@ import sys
 from types import SimpleNamespace
 
 import pytest
-from addon_helpers import write_result
+from addon_helpers import RecordingLayout, write_result
 
 bpy = pytest.importorskip("bpy", reason="needs the bpy module (pip install bpy==5.0.1, or 4.2.x)")
 from blender_mdm_addon import controller, operators, panel
@@ -179,42 +179,6 @@ def test_bad_result_file_is_reported(scene, tmp_path):
 
 
 # --- the panel ---------------------------------------------------------------------------------
-class RecordingLayout:
-    """Stands in for bpy.types.UILayout: records every call and checks that each property,
-    operator and operator argument the panel names really exists."""
-
-    def __init__(self, log):
-        self.log, self.enabled = log, True
-
-    def _sub(self, *args, **kwargs):
-        return RecordingLayout(self.log)
-
-    column = row = box = split = _sub
-
-    def prop(self, data, name, **kwargs):
-        assert name in data.bl_rna.properties, f"{data} has no property {name!r}"
-        self.log.append(("prop", name))
-
-    def label(self, text="", icon='NONE', **kwargs):
-        self.log.append(("label", text, icon))
-
-    def progress(self, factor=0.0, type='BAR', text=""):
-        assert 0.0 <= factor <= 1.0
-        self.log.append(("progress", round(factor, 3), text))
-
-    def operator(self, idname, **kwargs):
-        module, name = idname.split(".")
-        props = getattr(getattr(bpy.ops, module), name).get_rna_type().properties
-        self.log.append(("operator", idname))
-        log = self.log
-
-        class Props:
-            def __setattr__(self, key, value):
-                assert key in props, f"{idname} has no argument {key!r}"
-                log.append(("set", idname, key))
-        return Props()
-
-
 def draw(context=None):
     log = []
     panel.draw_panel(RecordingLayout(log), context or bpy.context)

@@ -1,0 +1,272 @@
+"""MDM training: x0 objective, cosine schedule, classifier-free dropout, frame masking, EMA, AdamW.
+
+Writes checkpoints in the official layout (``args.json`` + ``model<step:09d>.pt`` holding
+``{'model', 'model_avg'}``) so the rest of the backend — and the official code — loads them like any
+released model. Data come from a HumanML3D-layout folder (``dataset.py``): the real HumanML3D or
+our procedural corpus. The text encoder is frozen: every caption is encoded once up front.
+
+Loss per sample: sum over valid frames of |x0_pred - x0|^2 / (valid frames * 263) (the official
+``masked_l2``), plus optionally ``lambda_vel`` x the same on frame-to-frame differences of the
+joint-position block (ric) of the features — a cheap geometric term against jitter.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from ..mdm.args import ModelArgs, args_to_json_dict
+from ..mdm.diffusion import build_schedule
+from ..mdm.network import MDM
+from ..mdm.text_encoders import load_text_encoder
+from ..motion.skeleton import RIC
+from ..version import __version__
+from .dataset import LengthBucketSampler, TrainingData, load_normalizer, load_split
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    data_dir: str
+    out_dir: str
+    # network / diffusion (written to args.json)
+    arch: str = "trans_enc"
+    text_encoder_type: str = "minilm"
+    text_encoder_dir: str | None = None
+    latent_dim: int = 256
+    layers: int = 4
+    ff_size: int = 1024
+    num_heads: int = 4
+    diffusion_steps: int = 50
+    cond_mask_prob: float = 0.1
+    mask_frames: bool = True
+    pos_embed_max_len: int = 256
+    # optimisation
+    batch_size: int = 64
+    lr: float = 2e-4
+    min_lr_ratio: float = 0.1       # cosine decay to lr * min_lr_ratio
+    warmup_steps: int = 500
+    weight_decay: float = 0.0
+    num_steps: int = 20000
+    ema_beta: float = 0.999
+    lambda_vel: float = 1.0
+    seed: int = 10
+    device: str = "cpu"
+    threads: int = 0                # 0 = torch default
+    # bookkeeping
+    log_interval: int = 100
+    val_interval: int = 1000
+    save_interval: int = 5000
+    max_clips: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    def model_args(self) -> ModelArgs:
+        return ModelArgs(arch=self.arch, text_encoder_type=self.text_encoder_type, layers=self.layers,
+                         latent_dim=self.latent_dim, ff_size=self.ff_size, num_heads=self.num_heads,
+                         cond_mask_prob=self.cond_mask_prob, mask_frames=self.mask_frames,
+                         pos_embed_max_len=self.pos_embed_max_len, use_ema=True, noise_schedule="cosine",
+                         diffusion_steps=self.diffusion_steps, sigma_small=True)
+
+
+PRESETS = {
+    # The embedded demo model: ~2 M parameters (8 MB); about two hours on an idle 2-core CPU.
+    "demo": dict(latent_dim=192, layers=4, ff_size=768, num_heads=4, batch_size=32, num_steps=8000, lr=4e-4,
+                 warmup_steps=300, ema_beta=0.998, log_interval=50, val_interval=500, save_interval=500),
+    # A seconds-long run for the test suite.
+    "tiny": dict(latent_dim=32, layers=1, ff_size=64, num_heads=2, diffusion_steps=10, batch_size=8,
+                 num_steps=60, warmup_steps=5, log_interval=10, val_interval=30, save_interval=60, lr=1e-3),
+}
+
+
+class CaptionEmbeddings:
+    """Frozen text-encoder outputs for every caption: rows [L_i, D] plus padding for batching."""
+
+    def __init__(self, captions: list[str], kind: str, folder: str | None, device: torch.device):
+        encoder = load_text_encoder(kind, folder, device="cpu")
+        rows = []
+        for caption in captions:
+            with torch.inference_mode():
+                tokens, _ = encoder.encode(caption)      # [1, L, D]
+            rows.append(tokens[0].clone())
+        self.width = rows[0].shape[-1]
+        self.max_len = max(r.shape[0] for r in rows)
+        self.table = torch.zeros(len(rows), self.max_len, self.width)
+        self.pad = torch.ones(len(rows), self.max_len, dtype=torch.bool)
+        for i, r in enumerate(rows):
+            self.table[i, :len(r)] = r
+            self.pad[i, :len(r)] = False
+        self.table, self.pad = self.table.to(device), self.pad.to(device)
+
+    def gather(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        text = self.table[ids]                                   # [B, L, D]
+        if self.max_len == 1:
+            return text, None
+        return text, self.pad[ids]
+
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Per-sample mean squared error over valid frames: pred/target [B, T, C], valid [B, T] -> [B]."""
+    weights = valid[..., None].to(pred.dtype)
+    return ((pred - target) ** 2 * weights).sum((1, 2)) / (valid.sum(1) * pred.shape[-1] + 1e-8)
+
+
+def training_loss(out: torch.Tensor, x0: torch.Tensor, valid: torch.Tensor, lambda_vel: float) -> torch.Tensor:
+    loss = masked_mse(out, x0, valid)
+    if lambda_vel > 0:
+        both = valid[:, 1:] & valid[:, :-1]
+        ric_out, ric_x0 = out[..., RIC], x0[..., RIC]
+        loss = loss + lambda_vel * masked_mse(ric_out[:, 1:] - ric_out[:, :-1], ric_x0[:, 1:] - ric_x0[:, :-1], both)
+    return loss.mean()
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.num_steps - cfg.warmup_steps))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.device = torch.device(cfg.device)
+        self.args = cfg.model_args()
+        normalizer = load_normalizer(cfg.data_dir)
+        self.train_data = TrainingData(load_split(cfg.data_dir, "train", cfg.max_clips), normalizer)
+        try:
+            self.val_data = TrainingData(load_split(cfg.data_dir, "val", cfg.max_clips), normalizer)
+        except InputError:
+            self.val_data = None
+        captions = sorted(set(self.train_data.captions) | set(self.val_data.captions if self.val_data else []))
+        index = {c: i for i, c in enumerate(captions)}
+        self.remap_train = torch.tensor([index[c] for c in self.train_data.captions])
+        self.remap_val = torch.tensor([index[c] for c in self.val_data.captions]) if self.val_data else None
+        t0 = time.perf_counter()
+        self.text = CaptionEmbeddings(captions, cfg.text_encoder_type, cfg.text_encoder_dir, self.device)
+        log.info("encoded %d captions in %.1f s", len(captions), time.perf_counter() - t0)
+        if self.text.width != self.args.clip_dim:
+            raise InputError(f"text encoder gives {self.text.width}-d features, the model expects {self.args.clip_dim}")
+
+        self.model = MDM(self.args).to(self.device).train()
+        self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=(0.9, 0.999),
+                                           weight_decay=cfg.weight_decay)
+        schedule = build_schedule("cosine", cfg.diffusion_steps)
+        self.sqrt_ac = torch.tensor(schedule.sqrt_alphas_cumprod, dtype=torch.float32, device=self.device)
+        self.sqrt_1m_ac = torch.tensor(schedule.sqrt_one_minus_alphas_cumprod, dtype=torch.float32, device=self.device)
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.history: list[dict] = []
+        self.step = 0
+
+    # -- one optimisation step --------------------------------------------------------------
+    def _tensors(self, batch, remap):
+        x0 = torch.from_numpy(batch.motion).to(self.device)                       # [B, T, 263]
+        lengths = torch.from_numpy(batch.lengths).to(self.device)
+        valid = torch.arange(x0.shape[1], device=self.device)[None] < lengths[:, None]  # [B, T]
+        text, text_pad = self.text.gather(remap[torch.from_numpy(batch.caption_ids)].to(self.device))
+        return x0, valid, text, text_pad
+
+    def _noised(self, x0, t, noise):
+        return self.sqrt_ac[t][:, None, None] * x0 + self.sqrt_1m_ac[t][:, None, None] * noise
+
+    def train_step(self, indices: np.ndarray) -> float:
+        cfg = self.cfg
+        pad_to = None if cfg.mask_frames else 196  # without frame masking, padding must match sampling
+        x0, valid, text, text_pad = self._tensors(self.train_data.batch(indices, self.rng, pad_to), self.remap_train)
+        b = x0.shape[0]
+        t = torch.randint(0, cfg.diffusion_steps, (b,), generator=self.generator).to(self.device)
+        noise = torch.randn(x0.shape, generator=self.generator).to(self.device)
+        drop = (torch.rand(b, generator=self.generator) < cfg.cond_mask_prob).to(self.device)
+        out = self.model.denoise(self._noised(x0, t, noise), t, text, text_pad, drop, ~valid)
+        loss = training_loss(out, x0, valid, cfg.lambda_vel)
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(cfg, self.step)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        with torch.no_grad():
+            ema_params = list(self.ema.parameters())
+            torch._foreach_mul_(ema_params, cfg.ema_beta)
+            torch._foreach_add_(ema_params, list(self.model.parameters()), alpha=1 - cfg.ema_beta)
+        self.step += 1
+        return float(loss.detach())
+
+    @torch.no_grad()
+    def validation_loss(self, model: MDM, batches: int = 8) -> float:
+        """Deterministic: fixed crops, timesteps and noise (its own seed), so runs are comparable."""
+        data = self.val_data or self.train_data
+        remap = self.remap_val if self.val_data is not None else self.remap_train
+        rng = np.random.default_rng(1234)
+        gen = torch.Generator().manual_seed(1234)
+        was_training = model.training
+        model.eval()
+        total = []
+        for _ in range(batches):
+            idx = rng.choice(len(data), size=min(self.cfg.batch_size, len(data)), replace=False)
+            x0, valid, text, text_pad = self._tensors(data.batch(idx, rng, None if self.cfg.mask_frames else 196), remap)
+            t = torch.randint(0, self.cfg.diffusion_steps, (x0.shape[0],), generator=gen).to(self.device)
+            noise = torch.randn(x0.shape, generator=gen).to(self.device)
+            out = model.denoise(self._noised(x0, t, noise), t, text, text_pad, None, ~valid)
+            total.append(float(training_loss(out, x0, valid, self.cfg.lambda_vel)))
+        model.train(was_training)
+        return float(np.mean(total))
+
+    # -- output --------------------------------------------------------------------------------
+    def save(self, final: bool = False) -> Path:
+        out = Path(self.cfg.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        args_json = args_to_json_dict(self.args)
+        args_json.update(  # the training recipe, for the record (the loaders ignore these keys)
+            dataset="humanml", data_dir=str(self.cfg.data_dir), batch_size=self.cfg.batch_size, lr=self.cfg.lr,
+            num_steps=self.cfg.num_steps, seed=self.cfg.seed, weight_decay=self.cfg.weight_decay,
+            avg_model_beta=self.cfg.ema_beta, lambda_vel=self.cfg.lambda_vel, save_dir=str(out),
+            train_platform_type="NoPlatform", backend_version=__version__)
+        (out / "args.json").write_text(json.dumps(args_json, indent=4, sort_keys=True))
+        path = out / f"model{self.step:09d}.pt"
+        torch.save({"model": self.model.state_dict(), "model_avg": self.ema.state_dict()}, path)
+        log_file = {"config": asdict(self.cfg), "history": self.history, "final": final,
+                    "num_parameters": sum(p.numel() for p in self.model.parameters())}
+        (out / "training_log.json").write_text(json.dumps(log_file, indent=1))
+        return path
+
+    def run(self, on_log=None) -> list[dict]:
+        cfg = self.cfg
+        sampler = LengthBucketSampler([len(m) for m in self.train_data.normalized], cfg.batch_size, cfg.seed) \
+            if cfg.mask_frames else None
+        batches = iter(sampler) if sampler else None
+        window, t_start = [], time.perf_counter()
+        while self.step < cfg.num_steps:
+            idx = next(batches) if batches else self.rng.choice(len(self.train_data), cfg.batch_size, replace=False)
+            window.append(self.train_step(idx))
+            if self.step % cfg.log_interval == 0 or self.step == cfg.num_steps:
+                entry = {"step": self.step, "loss": float(np.mean(window)), "lr": learning_rate(cfg, self.step - 1),
+                         "seconds": round(time.perf_counter() - t_start, 1)}
+                if self.step % cfg.val_interval == 0 or self.step == cfg.num_steps:
+                    entry["val_loss_ema"] = self.validation_loss(self.ema)
+                self.history.append(entry)
+                window = []
+                if on_log:
+                    on_log(entry)
+            if self.step % cfg.save_interval == 0 and self.step != cfg.num_steps:
+                self.save()
+        self.save(final=True)
+        return self.history
+
+
+def train(cfg: TrainConfig, on_log=None) -> Path:
+    trainer = Trainer(cfg)
+    trainer.run(on_log)
+    return Path(cfg.out_dir)

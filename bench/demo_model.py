@@ -1,0 +1,71 @@
+"""The embedded demo model: seconds to generate 4 s of motion on this machine, and its prompt adherence.
+
+    python bench/demo_model.py                 # timing (ours vs an official-style run) + adherence table
+    python bench/demo_model.py --no-adherence  # timing only
+
+Timing: ``MotionGenerator.generate`` end to end (text encoding, 50 diffusion steps with batched
+classifier-free guidance, joint recovery), median of several runs, against a baseline measured in
+the same run that executes the same weights the way the official code does (stock torch transformer
+modules, separate cond / uncond calls per step; tests/helpers/official_style.py). Target (issue 8):
+<= 3 s for 4 s of motion on the 2-core CPU.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from backend.mdm.pipeline import MotionGenerator  # noqa: E402
+from backend.mdm.sampler import SeededNoise, sample_loop  # noqa: E402
+from backend.training import evaluate as E  # noqa: E402
+from tests.helpers.official_style import OfficialStyleMDM, official_cfg  # noqa: E402
+
+
+def official_style_seconds(gen: MotionGenerator, frames: int, seed: int) -> float:
+    """The same sampling with the official-style network (two separate passes per step)."""
+    official = OfficialStyleMDM(gen.model).eval()
+    text, _ = gen.text_encoder.encode("a person walks forward")          # [1, 1, D]
+    y = {"mask": torch.ones(1, 1, 1, frames, dtype=torch.bool), "text_embed": text.permute(1, 0, 2)}
+    denoise = official_cfg(official, y, 2.5)
+    start = time.perf_counter()
+    with torch.no_grad():
+        sample_loop(denoise, (1, 263, 1, frames), gen._schedule(None), SeededNoise(seed), torch.from_numpy)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", default=None, help="default: the embedded demo model")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--no-adherence", action="store_true")
+    args = parser.parse_args()
+    gen = MotionGenerator.load(args.model_dir, device="cpu")
+    frames = int(args.seconds * 20)
+    gen.generate("a person walks forward", seconds=args.seconds, seed=0)  # warm-up (text encoder, allocator)
+    ours, base = [], []
+    for r in range(args.repeats):
+        start = time.perf_counter()
+        gen.generate(f"a person walks forward {r}", seconds=args.seconds, seed=r)  # new prompt: no cache hit
+        ours.append(time.perf_counter() - start)
+        base.append(official_style_seconds(gen, frames, r))
+    print(f"model {gen.model_id}: {args.seconds:.1f} s of motion ({frames} frames), "
+          f"{gen.args.diffusion_steps} steps, CPU threads {torch.get_num_threads()}")
+    print(f"  ours (end to end)        median {np.median(ours):6.3f} s  (min {min(ours):.3f})  target <= 3 s")
+    print(f"  official-style sampling  median {np.median(base):6.3f} s  (min {min(base):.3f})")
+    print(f"  ratio official-style / ours: {np.median(base) / np.median(ours):.2f}x")
+    if not args.no_adherence:
+        results = E.run_checks(gen, E.CHECKS + E.paraphrase_checks())
+        print()
+        print(E.format_table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""The README's main command (scripts/demo.sh): embedded model -> .blend + a preview of the posed rig."""
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.helpers.png import decode_png
+
+REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+def test_demo_command_writes_a_blend_and_a_preview_showing_a_figure(tmp_path):
+    env = dict(os.environ, MDM_DEMO_OUT=str(tmp_path))
+    proc = subprocess.run([str(REPO / "scripts/demo.sh"), "a person jumps", "--seconds", "3"], env=env,
+                          capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = next(l for l in proc.stdout.splitlines() if l.startswith("MDM_RESULT "))
+    summary = json.loads(line[len("MDM_RESULT "):])
+    assert summary["actions"] == ["a person jumps | seed 0"] and summary["frame_range"][0] == 1
+    blend = tmp_path / "demo.blend"
+    assert blend.is_file() and blend.read_bytes()[:7] == b"BLENDER"
+    image = decode_png((tmp_path / "demo.png").read_bytes())
+    background = np.median(image.reshape(-1, 3), axis=0)
+    drawn = (np.abs(image.astype(int) - background).sum(-1) > 120)   # strokes of the stick figures
+    h = image.shape[0]
+    # several frames of a figure in the panel rows, not an empty sheet
+    assert drawn[: 2 * h // 3].mean() > 0.002, drawn.mean()
+    columns_with_ink = drawn[: 2 * h // 3].any(axis=0)
+    assert columns_with_ink.sum() > image.shape[1] // 20
