@@ -327,8 +327,9 @@ def test_service_edit_of_a_rig_motion_fits_on_the_rigs_skeleton(tiny_generator, 
     fitted = fk(arrays["poses"][0].astype(np.float64), arrays["trans"][0].astype(np.float64), rest)[:, :22]
     kept = np.r_[0:20, 40:60]
     assert np.linalg.norm(fitted[kept] - original[kept], axis=-1).mean() < 0.01   # the rig's own frame
+    # inside the range the fit also balances the (random) new upper body, on other bone lengths
     assert np.linalg.norm(fitted[20:40, list(LOWER_BODY_JOINTS)] - original[20:40, list(LOWER_BODY_JOINTS)],
-                          axis=-1).mean() < 0.02
+                          axis=-1).mean() < 0.03
     recipe = json.loads(str(arrays["recipe"]))
     assert recipe["mode"] == "upper_body" and recipe["retarget_scale"] == pytest.approx(1 / 1.08, rel=1e-3)
     assert ("fit", 1, 1) in job.events and info["recipe"]["input"] == "joints"
