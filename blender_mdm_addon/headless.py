@@ -1,8 +1,11 @@
-"""Generate (or key a result file) without a window; the same operator the panel uses.
+"""Generate, key a result file, or edit a rig's frame range without a window; the panel's operators.
 
     blender --background [scene.blend] --python <addon>/headless.py -- --prompt "a person jumps" \
         --seconds 3 --seed 1 --num-samples 2 --save out.blend --preview out.png
     blender -b --python <addon>/headless.py -- --result motion.npz --fps 30 --save out.blend
+    blender -b scene.blend --python <addon>/headless.py -- --edit 40 80 --rig Armature \
+        --edit-mode UPPER_BODY --prompt "a person waves" --save edited.blend
+    python <addon>/headless.py -- --open scene.blend --edit 40 80 ...   # bpy as a module
     python <addon>/headless.py -- ...            # the same, with bpy installed as a Python module
 
 Backend settings default to the add-on preferences; --python/--model-dir/... override them for
@@ -23,6 +26,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="headless.py", description=__doc__.splitlines()[0])
     p.add_argument("--prompt", help="text prompt (generate)")
     p.add_argument("--result", help="key this result .npz instead of generating")
+    p.add_argument("--edit", nargs=2, type=int, metavar=("START", "END"),
+                   help="regenerate frames START..END (inclusive) of an SMPL rig's animation (--prompt optional)")
+    p.add_argument("--edit-mode", default="IN_BETWEEN", choices=("IN_BETWEEN", "UPPER_BODY"))
+    p.add_argument("--rig", help="the SMPL rig to edit (default: the active object)")
+    p.add_argument("--open", help="open this .blend first (bpy as a module; the blender binary takes it "
+                                  "before --python)")
     p.add_argument("--seconds", type=float, default=4.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--guidance", type=float, default=2.5)
@@ -40,8 +49,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--save", help="write the .blend here")
     p.add_argument("--preview", help="write a contact sheet PNG of the posed rig here")
     args = p.parse_args(argv)
-    if bool(args.prompt) == bool(args.result):
-        p.error("give exactly one of --prompt or --result")
+    if args.edit:
+        if args.result:
+            p.error("--edit works on the scene's rig; --result does not apply")
+    elif bool(args.prompt) == bool(args.result):
+        p.error("give exactly one of --prompt or --result (or --edit START END)")
     return args
 
 
@@ -62,6 +74,8 @@ def ensure_addon() -> str:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args.open:
+        bpy.ops.wm.open_mainfile(filepath=str(Path(args.open).resolve()))
     name = ensure_addon()
     prefs = bpy.context.preferences.addons[name].preferences
     for arg, pref in (("python", "python_exe"), ("model_dir", "model_dir"),
@@ -73,7 +87,16 @@ def main(argv: list[str]) -> int:
         scene.render.fps, scene.render.fps_base = round(args.fps), round(args.fps) / args.fps
     before = set(bpy.data.actions)
     try:
-        if args.result:
+        if args.edit:
+            rig = bpy.data.objects.get(args.rig) if args.rig else bpy.context.view_layer.objects.active
+            if args.rig and rig is None:
+                print(f"error: no object named '{args.rig}' in the scene", file=sys.stderr)
+                return 2
+            bpy.context.view_layer.objects.active = rig
+            bpy.ops.mdm.edit_range(frame_start=args.edit[0], frame_end=args.edit[1], mode=args.edit_mode,
+                                   prompt=args.prompt or "", seed=args.seed, guidance=args.guidance, steps=args.steps,
+                                   blocking=True)
+        elif args.result:
             bpy.ops.mdm.import_result(filepath=str(Path(args.result).resolve()), output=args.output,
                                       target=args.target, start_frame=args.start_frame)
         else:
@@ -87,6 +110,8 @@ def main(argv: list[str]) -> int:
     rig = bpy.context.view_layer.objects.active
     summary = {"rig": rig.name if rig else None, "actions": [a.name for a in actions],
                "frame_range": list(actions[0]["mdm_frame_range"]) if actions else None, "fps": scene.render.fps}
+    if args.edit:
+        summary["edit_range"] = list(actions[0]["mdm_edit_range"])
     if args.preview and rig is not None and actions:
         from importlib import import_module
         preview = import_module(f"{name}.rig_preview")

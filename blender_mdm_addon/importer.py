@@ -43,7 +43,7 @@ def sample_name(recipe: dict, k: int, num_samples: int) -> str:
     return f"{name} #{k + 1}" if num_samples > 1 else name
 
 
-def _store_recipe(block, recipe: dict, k: int, batch: str, first: int, last: int) -> None:
+def store_recipe(block, recipe: dict, k: int, batch: str, first: int, last: int) -> None:
     """The recipe as custom properties on an action (or a vertex-animated object)."""
     for key in RECIPE_KEYS:
         value = recipe.get(key)
@@ -93,7 +93,7 @@ def import_result(context, result: MotionResult, options: ImportOptions) -> Impo
             tracks = keying.bone_tracks(result.poses[k, :n], result.trans[k, :n], result.rest_joints, binding,
                                         result.fps, fps, options.start_frame)
             action = keying.write_action(target, sample_name(recipe, k, result.num_samples), binding, tracks)
-            _store_recipe(action, recipe, k, batch, tracks.frames[0], tracks.frames[-1])
+            store_recipe(action, recipe, k, batch, tracks.frames[0], tracks.frames[-1])
             action.use_fake_user = True  # unpicked samples must survive save/reload
             out.actions.append(action)
         keying.assign_action(target, out.actions[0])
@@ -105,7 +105,7 @@ def import_result(context, result: MotionResult, options: ImportOptions) -> Impo
         out.meshes = mesh.create_vertex_animation(context, body, result, names, options.start_frame, fps)
         for k, obj in enumerate(out.meshes):
             n = keying.resample.resampled_length(int(result.lengths[k]), result.fps, fps)
-            _store_recipe(obj, recipe, k, batch, options.start_frame, options.start_frame + n - 1)
+            store_recipe(obj, recipe, k, batch, options.start_frame, options.start_frame + n - 1)
         for other in context.selected_objects:
             other.select_set(False)
         out.meshes[0].select_set(True)

@@ -1,7 +1,8 @@
 """Operators. Thin: the job state machine is ``controller``, the scene writing ``importer``.
 
-``mdm.generate`` is modal with a timer in the GUI (the UI stays live; Esc or ``mdm.cancel`` stop
-the job) and synchronous under ``bpy.app.background`` or with ``blocking=True``: same arguments.
+``mdm.generate`` and ``mdm.edit_range`` are modal with a timer in the GUI (the UI stays live; Esc or
+``mdm.cancel`` stop the job) and synchronous under ``bpy.app.background`` or with ``blocking=True``:
+same arguments. The edit's reading and writing of the rig is ``editor``.
 """
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
-from . import backend_link, controller, importer, keying, preferences, properties, rig, setup_check
+from . import backend_link, controller, editor, importer, keying, preferences, properties, rig, setup_check
 from .result_file import load_result
 
 TIMER_INTERVAL_S = 0.1
 # Tests set this to drive the modal path with fake timer events inside the background bpy module.
 MODAL_IN_BACKGROUND = False
-# The running modal generate operator, if any (tests feed it events; there is one job at a time).
+# The running modal generate / edit_range operator, if any (tests feed it events; there is one job at a time).
 ACTIVE_MODAL = None
 
 
@@ -46,53 +47,36 @@ def key_result(operator, context, path: str, options: importer.ImportOptions) ->
     return {'FINISHED'}
 
 
-@properties.annotate
-class MDM_OT_generate(bpy.types.Operator):
-    """Generate motion from the prompt and key it onto an SMPL rig"""
-    bl_idname = "mdm.generate"
-    bl_label = "Generate"
-    bl_options = {'REGISTER', 'UNDO'}
-
-    blocking: BoolProperty(name="Blocking", default=False, options={'SKIP_SAVE'},
-                           description="wait for the result (always the case in background mode)")
-
-    def _options(self, settings) -> importer.ImportOptions:
-        return importer.ImportOptions(output=self.output, target=self.target, start_frame=self.start_frame,
-                                      smpl_dir=settings.smpl_dir, target_name=self._target_name,
-                                      recipe={"prompt": self.prompt, "seed": self.seed, "guidance": self.guidance,
-                                              "steps": self.steps or None})
-
-    def _params(self, settings) -> dict:
-        smpl = setup_check.resolve_smpl_file(settings)
-        return {"model_dir": settings.model_dir or None, "text_encoder_dir": settings.text_encoder_dir or None,
-                "device": settings.device, "prompt": self.prompt, "seconds": self.seconds, "seed": self.seed,
-                "num_samples": self.num_samples, "guidance": self.guidance, "steps": self.steps or None,
-                "fit": True, "smpl_path": str(smpl) if smpl else None, "vertices": self.output == 'VERTEX'}
+class _BackendJob:
+    """One backend job, run synchronously (background mode or ``blocking=True``) or modal with a
+    timer (the UI stays live; Esc or ``mdm.cancel`` stop it). Subclasses give ``_prepare(context,
+    settings) -> (op, params)`` (raise BackendError to refuse: nothing changes) and ``_write(context,
+    result_path) -> set`` (the result into the scene, one undo step), and may clean up in ``_end``."""
 
     def _synchronous(self) -> bool:
         return self.blocking or (bpy.app.background and not MODAL_IN_BACKGROUND)
 
+    def _end(self) -> None:
+        pass
+
     def execute(self, context):
         global ACTIVE_MODAL
-        settings = preferences.current_settings(context)
-        self._target_name = ""
+        self._settings = settings = preferences.current_settings(context)
         try:
-            if not self.prompt.strip():
-                raise _errors().InputError("the prompt is empty: describe the motion, e.g. 'a person jumps'")
-            if self.target == 'SELECTED' and self.output != 'VERTEX':
-                rig.find_smpl_bones(context.active_object)
-                self._target_name = context.active_object.name
-            params = self._params(settings)
+            op, params = self._prepare(context, settings)
             if self._synchronous():
-                controller.CONTROLLER.run_blocking("generate", params, settings, progress=_print_progress)
+                controller.CONTROLLER.run_blocking(op, params, settings, progress=_print_progress)
             else:
-                controller.CONTROLLER.start("generate", params, settings)
+                controller.CONTROLLER.start(op, params, settings)
         except _errors().BackendError as exc:
+            self._end()
             self.report({'ERROR'}, exc.message)
             return {'CANCELLED'}
         if self._synchronous():
-            return key_result(self, context, controller.CONTROLLER.result_path, self._options(settings))
-        self._settings = settings
+            try:
+                return self._write(context, controller.CONTROLLER.result_path)
+            finally:
+                self._end()
         wm = context.window_manager
         self._timer = wm.event_timer_add(TIMER_INTERVAL_S, window=context.window)
         wm.modal_handler_add(self)
@@ -113,10 +97,93 @@ class MDM_OT_generate(bpy.types.Operator):
             return {'RUNNING_MODAL'}
         context.window_manager.event_timer_remove(self._timer)
         ACTIVE_MODAL = None
-        if state == controller.DONE:
-            return key_result(self, context, ctl.result_path, self._options(self._settings))
-        self.report({'WARNING'} if state == controller.CANCELLED else {'ERROR'}, ctl.message)
-        return {'CANCELLED'}
+        try:
+            if state == controller.DONE:
+                return self._write(context, ctl.result_path)
+            self.report({'WARNING'} if state == controller.CANCELLED else {'ERROR'}, ctl.message)
+            return {'CANCELLED'}
+        finally:
+            self._end()
+
+
+def _model_params(settings) -> dict:
+    return {"model_dir": settings.model_dir or None, "text_encoder_dir": settings.text_encoder_dir or None,
+            "device": settings.device}
+
+
+@properties.annotate
+class MDM_OT_generate(_BackendJob, bpy.types.Operator):
+    """Generate motion from the prompt and key it onto an SMPL rig"""
+    bl_idname = "mdm.generate"
+    bl_label = "Generate"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    blocking: BoolProperty(name="Blocking", default=False, options={'SKIP_SAVE'},
+                           description="wait for the result (always the case in background mode)")
+
+    def _options(self, settings) -> importer.ImportOptions:
+        return importer.ImportOptions(output=self.output, target=self.target, start_frame=self.start_frame,
+                                      smpl_dir=settings.smpl_dir, target_name=self._target_name,
+                                      recipe={"prompt": self.prompt, "seed": self.seed, "guidance": self.guidance,
+                                              "steps": self.steps or None})
+
+    def _prepare(self, context, settings):
+        self._target_name = ""
+        if not self.prompt.strip():
+            raise _errors().InputError("the prompt is empty: describe the motion, e.g. 'a person jumps'")
+        if self.target == 'SELECTED' and self.output != 'VERTEX':
+            rig.find_smpl_bones(context.active_object)
+            self._target_name = context.active_object.name
+        smpl = setup_check.resolve_smpl_file(settings)
+        return "generate", {**_model_params(settings), "prompt": self.prompt, "seconds": self.seconds,
+                            "seed": self.seed, "num_samples": self.num_samples, "guidance": self.guidance,
+                            "steps": self.steps or None, "fit": True, "smpl_path": str(smpl) if smpl else None,
+                            "vertices": self.output == 'VERTEX'}
+
+    def _write(self, context, path):
+        return key_result(self, context, path, self._options(self._settings))
+
+
+class MDM_OT_edit_range(_BackendJob, bpy.types.Operator):
+    """Regenerate a frame range of the active SMPL rig's animation (in-between or upper body) into a
+    new action; the keys outside the range and the original action stay as they are"""
+    bl_idname = "mdm.edit_range"
+    bl_label = "Edit Range"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    frame_start: IntProperty(name="Start", default=1, description="first frame to regenerate")
+    frame_end: IntProperty(name="End", default=2, description="last frame to regenerate (inclusive)")
+    mode: EnumProperty(name="Mode", items=properties.EDIT_MODE_ITEMS, default='IN_BETWEEN')
+    blocking: BoolProperty(name="Blocking", default=False, options={'SKIP_SAVE'},
+                           description="wait for the result (always the case in background mode)")
+
+    def _prepare(self, context, settings):
+        self._job = None
+        recipe = {"prompt": self.prompt.strip(), "seed": self.seed, "guidance": self.guidance,
+                  "steps": self.steps or None}
+        self._job = editor.prepare_edit(context, context.active_object, self.frame_start, self.frame_end,
+                                        self.mode, recipe)
+        return "edit", {**_model_params(settings), **self._job.params()}
+
+    def _write(self, context, path):
+        try:
+            action = editor.apply_edit(context, self._job, load_result(path))
+        except _errors().BackendError as exc:
+            self.report({'ERROR'}, exc.message)
+            controller.CONTROLLER.state, controller.CONTROLLER.message = controller.ERROR, exc.message
+            return {'CANCELLED'}
+        controller.CONTROLLER.message = f"Edited frames {self.frame_start}-{self.frame_end} into '{action.name}'"
+        self.report({'INFO'}, controller.CONTROLLER.message)
+        return {'FINISHED'}
+
+    def _end(self):
+        if getattr(self, "_job", None) is not None:
+            self._job.cleanup()
+
+
+# The edit operator's own prompt (empty = unconditional in-filling) instead of generate's.
+properties.annotate(MDM_OT_edit_range, {**{k: properties.GENERATION_PROPS[k] for k in ("seed", "guidance", "steps")},
+                                        "prompt": properties.EDIT_PROPS["edit_prompt"]})
 
 
 def _print_progress(event: dict) -> None:
@@ -153,8 +220,7 @@ class MDM_OT_backend_start(bpy.types.Operator):
 
     def execute(self, context):
         settings = preferences.current_settings(context)
-        params = {"model_dir": settings.model_dir or None, "text_encoder_dir": settings.text_encoder_dir or None,
-                  "device": settings.device}
+        params = _model_params(settings)
         try:
             if bpy.app.background:
                 controller.CONTROLLER.run_blocking("load_model", params, settings, progress=_print_progress)
@@ -240,13 +306,19 @@ def _on_load_pre(*_args):
     """Opening another .blend drops the modal operator: cancel its job so the panel is not stuck."""
     global ACTIVE_MODAL
     ctl = controller.CONTROLLER
-    if ctl.busy and ctl.op == "generate":
+    if ctl.busy and ctl.op in ("generate", "edit"):
         ctl.cancel()
         ctl.reset()
+    if ACTIVE_MODAL is not None:
+        try:
+            ACTIVE_MODAL._end()  # e.g. the edit's input file
+        except ReferenceError:  # the operator's data is already gone
+            pass
     ACTIVE_MODAL = None
 
 
-CLASSES = (MDM_OT_generate, MDM_OT_cancel, MDM_OT_backend_start, MDM_OT_backend_stop, MDM_OT_import_result,
+CLASSES = (MDM_OT_generate, MDM_OT_edit_range, MDM_OT_cancel, MDM_OT_backend_start, MDM_OT_backend_stop,
+           MDM_OT_import_result,
            MDM_OT_randomize_seed, MDM_OT_pick_sample)
 
 

@@ -1,4 +1,5 @@
-"""3D View > Sidebar > MDM: prompt and settings, Generate / progress / Cancel, sample picker.
+"""3D View > Sidebar > MDM: prompt and settings, Generate / progress / Cancel, sample picker, and
+Edit Range (the active SMPL rig's animation on the preview range or the selected keys).
 
 ``draw_panel(layout, context)`` is the whole drawing code, so tests can call it with a recording
 fake layout in every controller state.
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import controller, preferences, properties, setup_check
+from . import controller, editor, preferences, properties, setup_check
 
 _STATE_ICONS = {controller.DONE: 'CHECKMARK', controller.ERROR: 'ERROR', controller.CANCELLED: 'CANCEL'}
 
@@ -51,6 +52,31 @@ def _draw_samples(layout, context) -> None:
         setattr(op, kind, block.name)
 
 
+def _draw_edit(layout, context, settings, busy: bool) -> None:
+    box = layout.box()
+    box.label(text="Edit Range", icon='ACTION')
+    obj = context.active_object
+    if obj is None or obj.type != 'ARMATURE':
+        box.label(text="Select an SMPL rig to edit its animation", icon='INFO')
+        return
+    col = box.column()
+    col.enabled = not busy
+    col.prop(settings, "edit_mode", text="")
+    col.prop(settings, "edit_prompt", text="")
+    found = editor.timeline_range(context)
+    if found is None:
+        col.label(text="Set a preview range or select keys", icon='INFO')
+        return
+    start, end, source = found
+    col.label(text=f"Frames {start}-{end} ({source})")
+    if busy:
+        return
+    op = col.operator("mdm.edit_range", icon='MOD_TIME')
+    op.frame_start, op.frame_end, op.mode, op.prompt = start, end, settings.edit_mode, settings.edit_prompt
+    for name in ("seed", "guidance", "steps"):
+        setattr(op, name, getattr(settings, name))
+
+
 def draw_panel(layout, context) -> None:
     ctl = controller.CONTROLLER
     settings = context.scene.mdm
@@ -82,6 +108,7 @@ def draw_panel(layout, context) -> None:
         if ctl.state in _STATE_ICONS and ctl.message:  # first line only: details are in the report
             layout.label(text=ctl.message.splitlines()[0], icon=_STATE_ICONS[ctl.state])
     _draw_samples(layout, context)
+    _draw_edit(layout, context, settings, ctl.busy)
 
 
 class MDM_PT_panel(bpy.types.Panel):

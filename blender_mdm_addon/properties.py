@@ -31,18 +31,33 @@ GENERATION_PROPS = {
 }
 
 
-def annotate(cls):
-    """Add the generation properties as annotations of ``cls`` (PropertyGroup or Operator)."""
+EDIT_MODE_ITEMS = [('IN_BETWEEN', "In-between", "regenerate the whole body on the range; the motion around it "
+                                                  "is kept and the new part joins it"),
+                   ('UPPER_BODY', "Upper Body", "regenerate spine, arms and head on the range; pelvis and legs "
+                                                "keep their keys")]
+# The panel's edit settings (``scene.mdm.edit_*``); mdm.edit_range takes them as mode and prompt.
+EDIT_PROPS = {
+    "edit_mode": (EnumProperty, dict(name="Edit", items=EDIT_MODE_ITEMS, default='IN_BETWEEN')),
+    "edit_prompt": (StringProperty, dict(name="Edit Prompt", default="",
+                                         description="what the body does on the range; empty = fill it in "
+                                                     "from the motion around it (no text)")),
+}
+
+
+def annotate(cls, props: dict = GENERATION_PROPS):
+    """Add ``props`` (default: the generation properties) as annotations of ``cls``."""
     annotations = dict(getattr(cls, "__annotations__", {}))
-    for name, (prop, kwargs) in GENERATION_PROPS.items():
+    for name, (prop, kwargs) in props.items():
         annotations[name] = prop(**kwargs)
     cls.__annotations__ = annotations
     return cls
 
 
-@annotate
 class MDM_Settings(bpy.types.PropertyGroup):
     pass
+
+
+annotate(annotate(MDM_Settings), EDIT_PROPS)
 
 
 def register():

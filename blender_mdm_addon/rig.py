@@ -39,6 +39,24 @@ class RigBinding:
         """Canonical points [..., 3] (metres, y-up) -> armature space."""
         return self.align_scale * points @ self.align_rot.T + self.align_offset
 
+    def from_armature(self, points: np.ndarray) -> np.ndarray:
+        """Armature-space points [..., 3] -> canonical (metres, y-up); inverse of ``to_armature``."""
+        return (points - self.align_offset) @ self.align_rot / self.align_scale
+
+    def snapped_to_axes(self, max_degrees: float = 5.0) -> "RigBinding":
+        """The same binding with its rotation snapped to the nearest axis permutation (rigs are built
+        z-up or y-up; a rest pose that differs a little from the reference T-pose tilts the
+        measured frame by a fraction of a degree, which would tilt "up" for motion read back from
+        the rig). Unchanged if no permutation lies within ``max_degrees``."""
+        rows, cols = np.arange(3), np.abs(self.align_rot).argmax(1)
+        rot = np.zeros((3, 3))
+        rot[rows, cols] = np.sign(self.align_rot[rows, cols])
+        cos = (np.trace(rot.T @ self.align_rot) - 1.0) / 2.0   # of the angle between the two rotations
+        if abs(np.linalg.det(rot) - 1.0) > 1e-6 or cos < np.cos(np.radians(max_degrees)):
+            return self
+        return RigBinding(self.bone_names, self.rest_rot, self.rest_head, rot, self.align_scale,
+                          self.align_offset)
+
 
 def canonical_joint_name(bone_name: str) -> str | None:
     """Map rig bone names to SMPL joint names: ours ('left_hip'), the official SMPL FBX

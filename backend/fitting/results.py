@@ -17,16 +17,21 @@ from .smpl_file import load_smpl
 
 
 def fit_result_arrays(joints, lengths=None, smpl_path: str | Path | None = None, fit_betas: bool = False,
-                      vertices: bool = False, config: FitConfig = FitConfig()) -> dict:
-    """Fit a batch [K, T, 22, 3] (valid frames per clip in ``lengths`` [K]) -> dict of arrays."""
+                      vertices: bool = False, config: FitConfig = FitConfig(), rest_joints=None) -> dict:
+    """Fit a batch [K, T, 22, 3] (valid frames per clip in ``lengths`` [K]) -> dict of arrays.
+
+    rest_joints [24, 3]: fit on this skeleton (e.g. a user's rig) instead of the SMPL file's or the
+    built-in one."""
     joints = np.asarray(joints)
     if joints.ndim != 4:
         raise InputError(f"joints must have shape [K, T, 22, 3], got {list(joints.shape)}")
     if (fit_betas or vertices) and smpl_path is None:
         raise InputError("--fit-betas and --vertices need an SMPL model file (--smpl PATH; "
                          "see smpl_assets/README.md)")
+    if smpl_path is not None and rest_joints is not None:
+        raise InputError("give either an SMPL model file or a rest skeleton to fit on, not both")
     model = load_smpl(smpl_path) if smpl_path is not None else None
-    fit = fit_joints(joints, lengths, smpl=model, fit_betas=fit_betas, config=config)
+    fit = fit_joints(joints, lengths, smpl=model, rest_joints=rest_joints, fit_betas=fit_betas, config=config)
     k = joints.shape[0]
     out = {
         "poses": fit.poses.astype(np.float32),

@@ -128,13 +128,20 @@ def _forward_kinematics(quats: np.ndarray, root_pos: np.ndarray, offsets: np.nda
     return joints
 
 
+def retarget_root_scale(joints0: np.ndarray, tgt_offsets: np.ndarray | None = None) -> float:
+    """Factor ``retarget_to_skeleton`` multiplies root positions by: target over source leg length
+    (right thigh + shin), measured on the first frame ``joints0`` [22, 3]."""
+    tgt = hml_target_offsets() if tgt_offsets is None else tgt_offsets
+    src_offsets = _bone_offsets(np.asarray(joints0, dtype=np.float64))
+    src_leg = np.abs(src_offsets[5]).max() + np.abs(src_offsets[8]).max()
+    tgt_leg = np.abs(tgt[5]).max() + np.abs(tgt[8]).max()
+    return float(tgt_leg / src_leg)
+
+
 def retarget_to_skeleton(joints: np.ndarray, tgt_offsets: np.ndarray, variant: str) -> np.ndarray:
     """HumanML3D ``uniform_skeleton``: same bone directions, target bone lengths, leg-scaled root."""
-    src_offsets = _bone_offsets(joints[0])
-    src_leg = np.abs(src_offsets[5]).max() + np.abs(src_offsets[8]).max()
-    tgt_leg = np.abs(tgt_offsets[5]).max() + np.abs(tgt_offsets[8]).max()
     quats = _inverse_kinematics(joints, variant, smooth_forward=False)
-    return _forward_kinematics(quats, joints[:, 0] * (tgt_leg / src_leg), tgt_offsets)
+    return _forward_kinematics(quats, joints[:, 0] * retarget_root_scale(joints[0], tgt_offsets), tgt_offsets)
 
 
 @dataclass

@@ -57,11 +57,11 @@ def _model_info(model, cached: bool) -> dict:
             "cached_model": cached}
 
 
-def _fit_arrays(joints: np.ndarray, lengths: np.ndarray, params: dict, job) -> dict:
+def _fit_arrays(joints: np.ndarray, lengths: np.ndarray, params: dict, job, rest_joints=None) -> dict:
     from ..fitting.results import fit_result_arrays
     job.progress("fit", 0, 1)
-    arrays = fit_result_arrays(joints, lengths, smpl_path=params["smpl_path"],
-                               fit_betas=params["fit_betas"], vertices=params["vertices"])
+    arrays = fit_result_arrays(joints, lengths, smpl_path=params["smpl_path"], fit_betas=params["fit_betas"],
+                               vertices=params["vertices"], rest_joints=rest_joints)
     job.progress("fit", 1, 1)
     job.check_cancel()
     return arrays
@@ -72,12 +72,12 @@ def load_model(params: dict, job):
     return None, _model_info(model, cached)
 
 
-def _finish(result, params: dict, job, model, cached: bool, t0: float, t1: float, t2: float):
+def _finish(result, params: dict, job, model, cached: bool, t0: float, t1: float, t2: float, rest_joints=None):
     """GenerationResult -> (result arrays incl. the fit when asked, info)."""
     result.recipe["fit"] = params["fit"]
     arrays = result.to_arrays()
     if params["fit"]:
-        arrays.update(_fit_arrays(arrays["joints"], arrays["lengths"], params, job))
+        arrays.update(_fit_arrays(arrays["joints"], arrays["lengths"], params, job, rest_joints))
     t3 = time.perf_counter()
     info = {**_model_info(model, cached), "recipe": result.recipe, "shape": list(arrays["joints"].shape),
             "lengths": arrays["lengths"].tolist(),
@@ -99,20 +99,9 @@ def generate(params: dict, job):
     return _finish(result, params, job, model, cached, t0, t1, time.perf_counter())
 
 
-def _edit_mask(mode: str, start: int, end: int, n_samples: int, n_frames: int) -> np.ndarray:
-    """[K, T, 263] bool, True = keep the known value: everything outside [start, end); inside it,
-    nothing (in_between) or the root, legs and foot contacts (upper_body)."""
-    from ..mdm.sampler import frame_ranges_mask, upper_body_mask
-    mask = frame_ranges_mask(n_frames, [(start, end)], n_samples)
-    if mode == "upper_body":
-        mask[:, start:end] = upper_body_mask(end - start, n_samples)
-    return mask
-
-
-def _load_features(path: str) -> np.ndarray:
-    """Known motion [K, T, 263] (de-normalised HumanML3D features at 20 fps) from a .npy or from
-    the 'features' array of a .npz (e.g. an earlier result)."""
-    array = _load_arrays(path, "features")["features"]
+def _load_features(arrays: dict, path: str) -> np.ndarray:
+    """Known motion [K, T, 263] (de-normalised HumanML3D features at 20 fps)."""
+    array = arrays["features"]
     if array.ndim == 2:
         array = array[None]
     if array.ndim != 3 or array.shape[2] != FEATURE_DIM or 0 in array.shape:
@@ -121,39 +110,74 @@ def _load_features(path: str) -> np.ndarray:
     return array
 
 
+def _load_rig_motion(arrays: dict, path: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """A rig's animation: joints [W, 22, 3] (y-up metres, 20 fps, the rig's frame) and optionally
+    the rig's rest_joints [24, 3] to fit on."""
+    joints, rest = arrays["joints"], arrays.get("rest_joints")
+    if joints.ndim != 3 or joints.shape[1:] != (22, 3) or len(joints) < 2:
+        raise InputError(f"{path}: joints must have shape [W >= 2, 22, 3] (one motion at 20 fps), "
+                         f"got {list(joints.shape)}")
+    if rest is not None and rest.shape != (24, 3):
+        raise InputError(f"{path}: rest_joints must have shape [24, 3], got {list(rest.shape)}")
+    return joints.astype(np.float64), None if rest is None else rest.astype(np.float64)
+
+
 def edit(params: dict, job):
     """Inpainting on the user's motion: frames [edit_start, edit_end) of the input are regenerated
-    (all of them, or only the upper body), every other value is kept exactly."""
-    features = _load_features(params["input_path"])
-    n_frames = features.shape[1]
+    (all of them, or only the upper body), every other value is kept exactly.
+
+    The input is either HumanML3D features (kept and returned in the canonical frame), or a rig's
+    joints without features (a .npz with 'joints' [W, 22, 3] and optionally 'rest_joints'): those
+    are encoded here and the result's joints (and fit, on rest_joints) are re-anchored into the
+    rig's own frame (backend/editing.py)."""
+    from .. import editing
+    path = params["input_path"]
+    arrays = _load_arrays(path, "features", ("joints", "rest_joints"), alternative="joints")
     start, end = params["edit_start"], params["edit_end"]
+    rig_motion = "features" not in arrays
+    if rig_motion:
+        joints, rest = _load_rig_motion(arrays, path)
+        if rest is not None and params["smpl_path"] is not None:
+            raise InputError(f"{path} holds the rig's rest_joints, which the fit uses: leave 'smpl_path' empty")
+        n_frames = len(joints)
+    else:
+        features, rest = _load_features(arrays, path), None
+        n_frames = features.shape[1]
     if end > n_frames:
-        raise InputError(f"edit range {start}..{end} goes past the {n_frames} frames of {params['input_path']}")
-    if features.shape[0] == 1:
-        features = np.repeat(features, params["num_samples"], axis=0)
-    elif features.shape[0] != params["num_samples"]:
-        raise InputError(f"{params['input_path']} holds {features.shape[0]} motions but num_samples is "
-                         f"{params['num_samples']}; give one motion or exactly num_samples")
+        raise InputError(f"edit range {start}..{end} goes past the {n_frames} frames of {path}")
+    if not rig_motion:
+        if features.shape[0] == 1:
+            features = np.repeat(features, params["num_samples"], axis=0)
+        elif features.shape[0] != params["num_samples"]:
+            raise InputError(f"{path} holds {features.shape[0]} motions but num_samples is "
+                             f"{params['num_samples']}; give one motion or exactly num_samples")
     t0 = time.perf_counter()
     model, cached = _model(params, job)
     t1 = time.perf_counter()
-    known = model.normalizer.normalize(features).astype(np.float32)
-    mask = _edit_mask(params["mode"], start, end, features.shape[0], n_frames)
-    result = model.edit(known, mask, params["prompt"], seed=params["seed"], guidance=params["guidance"],
-                        steps=params["steps"], progress=_diffusion_progress(job), cancel=job.cancelled)
-    result.recipe.update(mode=params["mode"], edit_start=start, edit_end=end)
-    return _finish(result, params, job, model, cached, t0, t1, time.perf_counter())
+    sampling = dict(seed=params["seed"], guidance=params["guidance"], steps=params["steps"],
+                    progress=_diffusion_progress(job), cancel=job.cancelled)
+    if rig_motion:
+        result = editing.edit_motion(model, joints, params["mode"], start, end, params["prompt"],
+                                     num_samples=params["num_samples"], **sampling)
+    else:
+        known = model.normalizer.normalize(features).astype(np.float32)
+        mask = editing.edit_mask(params["mode"], start, end, n_frames, features.shape[0])
+        result = model.edit(known, mask, params["prompt"], **sampling)
+        result.recipe.update(mode=params["mode"], edit_start=start, edit_end=end)
+    return _finish(result, params, job, model, cached, t0, t1, time.perf_counter(), rest)
 
 
-def _load_arrays(path: str, main: str, optional: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
-    """The array of a .npy (as ``main``), or ``main`` plus any ``optional`` arrays of a .npz;
-    float32 and finite, with clear errors for anything else."""
+def _load_arrays(path: str, main: str, optional: tuple[str, ...] = (),
+                 alternative: str | None = None) -> dict[str, np.ndarray]:
+    """The array of a .npy (as ``main``), or ``main`` (or, without it, ``alternative``) plus any
+    ``optional`` arrays of a .npz; float32 and finite, with clear errors for anything else."""
     try:
         data = np.load(path, allow_pickle=False)
         if isinstance(data, np.lib.npyio.NpzFile):
             with data:
-                if main not in data.files:
-                    raise InputError(f"{path}: no '{main}' array inside (found {', '.join(data.files) or 'nothing'})")
+                if main not in data.files and (alternative is None or alternative not in data.files):
+                    wanted = f"'{main}'" + (f" or '{alternative}'" if alternative else "")
+                    raise InputError(f"{path}: no {wanted} array inside (found {', '.join(data.files) or 'nothing'})")
                 arrays = {key: data[key] for key in (main, *optional) if key in data.files}
         else:
             arrays = {main: data}
