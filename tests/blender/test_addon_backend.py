@@ -55,13 +55,6 @@ def real_backend(scene, tiny_model):
     prefs.python_exe, prefs.model_dir, prefs.text_encoder_dir, prefs.device = sys.executable, "", "", 'auto'
 
 
-def needs_fitting_results():
-    import backend.fitting as fitting
-    if not hasattr(fitting, "fit_result_arrays"):
-        pytest.skip("backend.fitting does not export fit_result_arrays, which the service's --fit path "
-                    "imports (backend/service/handlers.py): generation with fit cannot run yet")
-
-
 def test_backend_start_and_stop(real_backend):
     assert bpy.ops.mdm.backend_start() == {'FINISHED'}
     assert real_backend.backend_alive and real_backend.message == "Backend ready (model loaded)"
@@ -73,7 +66,6 @@ def test_backend_start_and_stop(real_backend):
 
 
 def test_generate_with_the_real_backend(real_backend, scene):
-    needs_fitting_results()
     scene.render.fps = 24
     assert bpy.ops.mdm.generate(prompt="a person walks forward", seconds=1.5, seed=4, num_samples=2) == {'FINISHED'}
     rig = bpy.context.active_object
@@ -87,7 +79,6 @@ def test_generate_with_the_real_backend(real_backend, scene):
 
 
 def test_headless_script_generates(tiny_model, tmp_path):
-    needs_fitting_results()
     python, model, clip = tiny_model
     proc = subprocess.run([sys.executable, str(REPO / "blender_mdm_addon" / "headless.py"), "--", "--prompt",
                            "a person jumps", "--seconds", "1", "--python", python, "--model-dir", str(model),
@@ -101,7 +92,6 @@ def test_headless_script_generates(tiny_model, tmp_path):
 def test_mesh_outputs_with_the_real_backend(real_backend, scene, tmp_path, output):
     """The backend fits on the user's (here: synthetic) SMPL file and, for vertex animation, sends
     its LBS vertices; the mesh in Blender shows exactly those vertices."""
-    needs_fitting_results()
     import numpy as np
     from addon_helpers import tpose_rest_joints, write_synthetic_smpl
     write_synthetic_smpl(tmp_path / "smpl" / "SMPL_NEUTRAL.npz", tpose_rest_joints())
