@@ -5,7 +5,11 @@ client that speaks the client contract of docs/DESIGN.md."""
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 import numpy as np
 
@@ -243,3 +247,18 @@ class RecordingLayout:
                 assert key in props, f"{idname} has no argument {key!r}"
                 log.append(("set", idname, key))
         return Props()
+
+
+def backend_python() -> str | None:
+    """The backend environment (torch): $MDM_BACKEND_PYTHON, the repository's .venv, else this
+    interpreter if it has torch (the bpy 4.2 venv has none: point MDM_BACKEND_PYTHON at one)."""
+    if os.environ.get("MDM_BACKEND_PYTHON"):
+        return os.environ["MDM_BACKEND_PYTHON"]
+    venv = REPO_ROOT / ".venv" / "bin" / "python"
+    if venv.is_file():
+        return str(venv)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return None
+    return sys.executable

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from addon_helpers import NAMES, evaluated_joints
+from addon_helpers import backend_python, NAMES, evaluated_joints
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -79,21 +79,6 @@ def write_keyed_motion(path: Path, source: str, shared=None) -> Path:
              fps=np.float32(20.0), joints_fitted=fit.joints_fitted[None].astype(np.float32),
              recipe=np.array(json.dumps({"prompt": source, "seed": 0})))
     return path
-
-
-def backend_python() -> str | None:
-    """The backend environment (torch): $MDM_BACKEND_PYTHON, the repository's .venv, else this
-    interpreter if it has torch (the bpy 4.2 venv has none: point MDM_BACKEND_PYTHON at one)."""
-    if os.environ.get("MDM_BACKEND_PYTHON"):
-        return os.environ["MDM_BACKEND_PYTHON"]
-    venv = REPO / ".venv" / "bin" / "python"
-    if venv.is_file():
-        return str(venv)
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return None
-    return sys.executable
 
 
 def write_narrow_model(python: str, folder: Path, steps: int = 6) -> Path:

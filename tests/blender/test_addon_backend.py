@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from addon_helpers import evaluated_joints, reference_joints
+from addon_helpers import backend_python, evaluated_joints, reference_joints
 
 bpy = pytest.importorskip("bpy", reason="needs the bpy module (pip install bpy==5.0.1, or 4.2.x)")
 
@@ -17,24 +17,11 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def backend_python() -> str:
-    """The backend environment: $MDM_BACKEND_PYTHON, the repository's .venv, else this interpreter
-    if it has torch (the bpy 4.2 venv has no torch: scripts/test_blender42.sh points at .venv)."""
-    if os.environ.get("MDM_BACKEND_PYTHON"):
-        return os.environ["MDM_BACKEND_PYTHON"]
-    venv = REPO / ".venv" / "bin" / "python"
-    if venv.is_file():
-        return str(venv)
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        pytest.skip("no backend Python with torch (.venv) for the end-to-end test")
-    return sys.executable
-
-
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     python = backend_python()
+    if python is None:
+        pytest.skip("no backend Python with torch: set MDM_BACKEND_PYTHON (or create <repo>/.venv)")
     root = tmp_path_factory.mktemp("tiny")
     code = ("import sys; sys.path.insert(0, sys.argv[1]); from tests.helpers.tiny_models import "
             "write_tiny_model_dir, write_tiny_clip; write_tiny_model_dir(sys.argv[2] + '/model', diffusion_steps=8); "
