@@ -1,16 +1,14 @@
 """The "Set up backend" logic, without network: plans per platform/GPU, real venv creation, pip failure."""
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.addon_modules import load_addon_module
+
 REPO = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("backend_setup", REPO / "blender_mdm_addon" / "backend_setup.py")
-setup = importlib.util.module_from_spec(_spec)
-sys.modules["backend_setup"] = setup
-_spec.loader.exec_module(setup)
+setup = load_addon_module("backend_setup.py")
 REQ = REPO / "backend" / "requirements.txt"
 
 

@@ -3,7 +3,6 @@ model: the ``generate`` command and the warm service (what the add-on talks to),
 motion as torch. Opt-in (network or pip cache, about a minute): ``scripts/test.sh -m onnx_venv``."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import pytest
 
 from backend.service.client import BackendClient
 from tests.conftest import REPO
+from tests.helpers.addon_modules import load_addon_module
 from tests.helpers.onnx_fixtures import TINY_ONNX_MODELS, onnx_exports, tiny_encoders  # noqa: F401
 
 pytestmark = [pytest.mark.onnx_venv, pytest.mark.slow]
@@ -38,9 +38,7 @@ def test_fresh_torch_free_venv_generates_from_an_export(onnx_exports, tiny_encod
     t1 = time.perf_counter()
     probe = subprocess.run([python, "-c", "import torch"], capture_output=True, text=True)
     assert probe.returncode != 0 and "No module named 'torch'" in probe.stderr
-    spec = importlib.util.spec_from_file_location("addon_backend_setup", REPO / "blender_mdm_addon/backend_setup.py")
-    addon_setup = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(addon_setup)
+    addon_setup = load_addon_module("backend_setup.py")
     assert addon_setup.environment_is_healthy(Path(python))  # the add-on accepts an ONNX Runtime environment
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     out = tmp_path / "motion.npz"
