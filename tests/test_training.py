@@ -100,3 +100,37 @@ def test_train_cli_rejects_bad_values(tiny_corpus, tmp_path):
     run = subprocess.run([sys.executable, "-m", "backend", "train", "--data", str(tmp_path / "nothing"), "--out",
                           str(tmp_path / "m"), "--preset", "tiny"], capture_output=True, text=True, cwd=REPO_ROOT)
     assert run.returncode == 2 and "train.txt" in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_from_its_newest_checkpoint(tiny_corpus, tmp_path):
+    out = tmp_path / "model"
+    short = dict(PRESETS["tiny"], num_steps=24, save_interval=12, log_interval=6, val_interval=12)
+    first = Trainer(TrainConfig(data_dir=str(tiny_corpus), out_dir=str(out), **short))
+    first.run()
+    (out / "model000000024.pt").unlink()            # as if killed after the step-12 checkpoint
+    resumed = Trainer(TrainConfig(data_dir=str(tiny_corpus), out_dir=str(out), resume=True, **short))
+    assert resumed.step == 12
+    saved = torch.load(out / "model000000012.pt", weights_only=True)
+    assert torch.equal(resumed.ema.state_dict()["output_process.poseFinal.weight"],
+                       saved["model_avg"]["output_process.poseFinal.weight"])
+    history = resumed.run()
+    assert [h["step"] for h in history] == [6, 12, 18, 24]            # the curve continues, no duplicates
+    assert history[2]["seconds"] >= history[1]["seconds"]
+    log = json.loads((out / "training_log.json").read_text())
+    # the step-24 training_state.pt left by the first run does not match step 12: fresh moments, recorded
+    assert log["resumed"] == [{"step": 12, "checkpoint": "model000000012.pt", "optimizer_restored": False}]
+    assert (out / "model000000024.pt").is_file()
+
+    # a state file matching the checkpoint restores the optimizer too
+    again = Trainer(TrainConfig(data_dir=str(tiny_corpus), out_dir=str(out), resume=True,
+                                **dict(short, num_steps=30)))
+    assert again.step == 24 and again.resumed[-1]["optimizer_restored"] is True
+    assert again.optimizer.state_dict()["state"], "AdamW moments were not restored"
+
+
+def test_resume_without_a_checkpoint_is_a_clear_error(tiny_corpus, tmp_path):
+    run = subprocess.run([sys.executable, "-m", "backend", "train", "--data", str(tiny_corpus), "--out",
+                          str(tmp_path / "empty"), "--preset", "tiny", "--resume"],
+                         capture_output=True, text=True, cwd=REPO_ROOT)
+    assert run.returncode == 2 and "no model*.pt checkpoint" in run.stderr and "Traceback" not in run.stderr

@@ -43,6 +43,8 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
                             help=f"override the preset (demo default: {value})")
     parser.add_argument("--no-mask-frames", action="store_true", help="train without frame masking (pads to 196)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the newest model*.pt in --out (same options as the interrupted run)")
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -57,6 +59,7 @@ def _run_train(args: argparse.Namespace) -> int:
             overrides[field.name] = value
     if args.no_mask_frames:
         overrides["mask_frames"] = False
+    overrides["resume"] = args.resume
     cfg = TrainConfig(data_dir=args.data, out_dir=args.out, **overrides)
     if cfg.num_steps < 1 or cfg.batch_size < 1:
         raise InputError("--num-steps and --batch-size must be positive")

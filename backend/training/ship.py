@@ -49,6 +49,7 @@ def ship_model(run_dir: str | Path, data_dir: str | Path, out_dir: str | Path, c
         "final_loss": upto[-1]["loss"] if upto else None,
         "final_val_loss_ema": next((h["val_loss_ema"] for h in reversed(upto) if "val_loss_ema" in h), None),
         "training_seconds": upto[-1]["seconds"] if upto else None,
+        "resumed": [r for r in log.get("resumed", []) if r["step"] < step],
         "loss_curve": [{k: h[k] for k in ("step", "loss", "val_loss_ema") if k in h} for h in upto],
         "torch": torch.__version__, "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
     }
@@ -67,8 +68,16 @@ for real text-to-motion use the official MDM checkpoints.
 - Corpus: {record['corpus'].get('num_clips')} clips, seed {record['corpus'].get('seed')} (`python -m backend make-corpus`)
 - Checkpoint: step {step}; final training loss {record['final_loss']:.4f}, EMA validation loss
   {record['final_val_loss_ema'] if record['final_val_loss_ema'] is None else round(record['final_val_loss_ema'], 4)}
-- `model*.pt` holds the EMA weights under both `model` and `model_avg` (one copy on disk); `Mean.npy`/`Std.npy`
+{_resume_note(record['resumed'])}- `model*.pt` holds the EMA weights under both `model` and `model_avg` (one copy on disk); `Mean.npy`/`Std.npy`
   are the corpus statistics it was trained with. The loss curve is in `training_record.json`.
 """
     (out_dir / "README.md").write_text(readme)
     return out_dir
+
+
+def _resume_note(resumed: list[dict]) -> str:
+    if not resumed:
+        return ""
+    parts = [f"step {r['step']} ({'optimizer state restored' if r['optimizer_restored'] else 'fresh optimizer moments'})"
+             for r in resumed]
+    return "- Training was interrupted and resumed (`--resume`) at " + ", ".join(parts) + "\n"

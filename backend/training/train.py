@@ -8,6 +8,12 @@ our procedural corpus. The text encoder is frozen: every caption is encoded once
 Loss per sample: sum over valid frames of |x0_pred - x0|^2 / (valid frames * 263) (the official
 ``masked_l2``), plus optionally ``lambda_vel`` x the same on frame-to-frame differences of the
 joint-position block (ric) of the features — a cheap geometric term against jitter.
+
+Resuming (``resume=True``): the newest ``model*.pt`` in ``out_dir`` is loaded (network and EMA) with
+the optimizer state saved beside it in ``training_state.pt`` (fresh AdamW moments when that file is
+missing or from another step — logged and recorded in ``training_log.json``). Data order and noise
+are re-seeded from (seed, step), so a resumed run is reproducible but not bit-identical to an
+uninterrupted one.
 """
 from __future__ import annotations
 
@@ -67,6 +73,7 @@ class TrainConfig:
     val_interval: int = 1000
     save_interval: int = 5000
     max_clips: int | None = None
+    resume: bool = False            # continue from the newest checkpoint in out_dir
     extra: dict = field(default_factory=dict)
 
     def model_args(self) -> ModelArgs:
@@ -169,7 +176,39 @@ class Trainer:
         self.sqrt_1m_ac = torch.tensor(schedule.sqrt_one_minus_alphas_cumprod, dtype=torch.float32, device=self.device)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.history: list[dict] = []
+        self.resumed: list[dict] = []   # one entry per resume: step, whether the optimizer state was restored
         self.step = 0
+        if cfg.resume:
+            self._resume()
+
+    def _resume(self) -> None:
+        out = Path(self.cfg.out_dir)
+        checkpoints = sorted(out.glob("model[0-9]*.pt"))
+        if not checkpoints:
+            raise InputError(f"--resume: no model*.pt checkpoint in {out}")
+        path = checkpoints[-1]
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        self.model.load_state_dict(state["model"])
+        self.ema.load_state_dict(state["model_avg"])
+        self.step = int(path.stem[len("model"):])
+        log_path = out / "training_log.json"
+        if log_path.exists():
+            previous = json.loads(log_path.read_text())
+            self.history = [e for e in previous.get("history", []) if e["step"] <= self.step]
+            self.resumed = previous.get("resumed", [])
+        extra = out / "training_state.pt"
+        restored = False
+        if extra.exists():
+            saved = torch.load(extra, map_location=self.device, weights_only=True)
+            if int(saved["step"]) == self.step:
+                self.optimizer.load_state_dict(saved["optimizer"])
+                restored = True
+        if not restored:
+            log.warning("resuming from %s with fresh optimizer moments (no matching training_state.pt)", path.name)
+        self.resumed.append({"step": self.step, "checkpoint": path.name, "optimizer_restored": restored})
+        # data order and noise continue from a seed derived from the step (see the module docstring)
+        self.rng = np.random.default_rng([self.cfg.seed, self.step])
+        self.generator = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step)
 
     # -- one optimisation step --------------------------------------------------------------
     def _tensors(self, batch, remap):
@@ -240,17 +279,20 @@ class Trainer:
         np.save(out / "Std.npy", self.train_data.normalizer.std)
         path = out / f"model{self.step:09d}.pt"
         torch.save({"model": self.model.state_dict(), "model_avg": self.ema.state_dict()}, path)
-        log_file = {"config": asdict(self.cfg), "history": self.history, "final": final,
+        torch.save({"step": self.step, "optimizer": self.optimizer.state_dict()}, out / "training_state.pt")
+        log_file = {"config": asdict(self.cfg), "history": self.history, "final": final, "resumed": self.resumed,
                     "num_parameters": sum(p.numel() for p in self.model.parameters())}
         (out / "training_log.json").write_text(json.dumps(log_file, indent=1))
         return path
 
     def run(self, on_log=None) -> list[dict]:
         cfg = self.cfg
-        sampler = LengthBucketSampler([len(m) for m in self.train_data.normalized], cfg.batch_size, cfg.seed) \
+        sampler_seed = cfg.seed if self.step == 0 else [cfg.seed, self.step]
+        sampler = LengthBucketSampler([len(m) for m in self.train_data.normalized], cfg.batch_size, sampler_seed) \
             if cfg.mask_frames else None
         batches = iter(sampler) if sampler else None
-        window, t_start = [], time.perf_counter()
+        # seconds keep counting across a resume
+        window, t_start = [], time.perf_counter() - (self.history[-1]["seconds"] if self.history else 0.0)
         while self.step < cfg.num_steps:
             idx = next(batches) if batches else self.rng.choice(len(self.train_data), cfg.batch_size, replace=False)
             window.append(self.train_step(idx))
