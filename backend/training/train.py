@@ -285,17 +285,22 @@ class Trainer:
         (out / "training_log.json").write_text(json.dumps(log_file, indent=1))
         return path
 
+    def batch_iterator(self):
+        """Clip indices of the training batches, endlessly: length buckets with frame masking, else uniform."""
+        cfg = self.cfg
+        if not cfg.mask_frames:
+            while True:
+                yield self.rng.choice(len(self.train_data), cfg.batch_size, replace=False)
+        sampler_seed = cfg.seed if self.step == 0 else [cfg.seed, self.step]
+        yield from LengthBucketSampler([len(m) for m in self.train_data.normalized], cfg.batch_size, sampler_seed)
+
     def run(self, on_log=None) -> list[dict]:
         cfg = self.cfg
-        sampler_seed = cfg.seed if self.step == 0 else [cfg.seed, self.step]
-        sampler = LengthBucketSampler([len(m) for m in self.train_data.normalized], cfg.batch_size, sampler_seed) \
-            if cfg.mask_frames else None
-        batches = iter(sampler) if sampler else None
+        batches = self.batch_iterator()
         # seconds keep counting across a resume
         window, t_start = [], time.perf_counter() - (self.history[-1]["seconds"] if self.history else 0.0)
         while self.step < cfg.num_steps:
-            idx = next(batches) if batches else self.rng.choice(len(self.train_data), cfg.batch_size, replace=False)
-            window.append(self.train_step(idx))
+            window.append(self.train_step(next(batches)))
             if self.step % cfg.log_interval == 0 or self.step == cfg.num_steps:
                 entry = {"step": self.step, "loss": float(np.mean(window)), "lr": learning_rate(cfg, self.step - 1),
                          "seconds": round(time.perf_counter() - t_start, 1)}
