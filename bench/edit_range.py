@@ -12,10 +12,8 @@ write <= 6 x keying.
 """
 from __future__ import annotations
 
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,18 +21,10 @@ sys.path[:0] = [str(REPO), str(REPO / "tests" / "blender")]
 
 import bpy  # noqa: E402
 import addon_utils  # noqa: E402
+from timing import timed_ms  # noqa: E402
 from addon_helpers import tpose_rest_joints, write_result, write_synthetic_smpl  # noqa: E402
 
 FRAMES, RANGE, READ_TARGET, WRITE_TARGET = 196, (60, 140), 1.5, 6.0
-
-
-def timed(fn, repeats=5):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000.0)
-    return statistics.median(times)
 
 
 def main():
@@ -60,21 +50,21 @@ def main():
         source = rig.animation_data.action
         binding = editor.smpl_binding(rig)
         tracks = keying.bone_tracks(result.poses[0], result.trans[0], result.rest_joints, binding, 20.0, 20.0, 1)
-        baseline = timed(lambda: bpy.data.actions.remove(keying.write_action(rig, "base", binding, tracks)))
+        baseline = timed_ms(lambda: bpy.data.actions.remove(keying.write_action(rig, "base", binding, tracks)))[0]
 
         job = editor.prepare_edit(bpy.context, rig, *RANGE, 'IN_BETWEEN', {"prompt": "", "seed": 0,
                                                                           "guidance": 2.5, "steps": None})
         times = job.plan.window_times
-        read = timed(lambda: editor.sample_joints(bpy.context, rig, binding, times))
-        frame_set = timed(lambda: [scene.frame_set(int(t), subframe=float(t - int(t))) for t in times])
+        read = timed_ms(lambda: editor.sample_joints(bpy.context, rig, binding, times))[0]
+        frame_set = timed_ms(lambda: [scene.frame_set(int(t), subframe=float(t - int(t))) for t in times])[0]
         curves = list(keying.Channels(source, rig).curves)
-        fcurves_only = timed(lambda: [[fc.evaluate(t) for fc in curves] for t in times])
+        fcurves_only = timed_ms(lambda: [[fc.evaluate(t) for fc in curves] for t in times])[0]
         fake = load_result(path)
 
         def write():
             keying.assign_action(rig, source)
             bpy.data.actions.remove(editor.apply_edit(bpy.context, job, fake))
-        written = timed(write)
+        written = timed_ms(write)[0]
         job.cleanup()
         read_ratio, write_ratio = read / frame_set, written / baseline
         verdict = "" if output != 'ARMATURE' else \

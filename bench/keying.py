@@ -9,9 +9,7 @@ vertex-animation options (PC2 + Mesh Cache vs shape keys) at 6,890 vertices. Tar
 """
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,6 +17,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests" / "blender")]
 
 import bpy  # noqa: E402
 import addon_utils  # noqa: E402
+from timing import timed_ms  # noqa: E402
 import numpy as np  # noqa: E402
 from addon_helpers import write_result  # noqa: E402
 
@@ -29,15 +28,6 @@ def clear():
     for collection in (bpy.data.objects, bpy.data.actions, bpy.data.armatures, bpy.data.meshes):
         for block in list(collection):
             collection.remove(block)
-
-
-def timed(fn, repeats=5):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000.0)
-    return statistics.median(times), min(times)
 
 
 def main():
@@ -73,15 +63,15 @@ def main():
             pb0.location = tracks.root_loc[i]
             pb0.keyframe_insert("location", frame=frame, group=binding.bone_names[0])
 
-    bulk_med, bulk_min = timed(bulk)
-    resampled_med, _ = timed(math_and_bulk)
-    base_med, _ = timed(per_key, repeats=2)
+    bulk_med, bulk_min = timed_ms(bulk)
+    resampled_med, _ = timed_ms(math_and_bulk)
+    base_med, _ = timed_ms(per_key, repeats=2)
 
     def full_import():
         clear()
         importer.import_result(bpy.context, result, importer.ImportOptions())
 
-    import_med, _ = timed(full_import)
+    import_med, _ = timed_ms(full_import)
     print(f"bpy {bpy.app.version_string}; {FRAMES} frames x {channels} channels ({FRAMES * channels} keys); "
           "machine shared with other jobs: timings are noisy")
     print(f"bulk keying (foreach_set), 20 fps:        {bulk_med:8.2f} ms median ({bulk_min:.2f} min)  "
@@ -93,7 +83,7 @@ def main():
         from mesh_bench import bench_meshes  # noqa: E402  (bench/mesh_bench.py, with the mesh support)
     except ImportError:
         return
-    bench_meshes(bpy, result, timed, clear)
+    bench_meshes(bpy, result, timed_ms, clear)
 
 
 if __name__ == "__main__":
