@@ -128,6 +128,18 @@ def test_interrupted_run_resumes_from_its_newest_checkpoint(tiny_corpus, tmp_pat
     assert again.step == 24 and again.resumed[-1]["optimizer_restored"] is True
     assert again.optimizer.state_dict()["state"], "AdamW moments were not restored"
 
+    # shipping the run: EMA weights only (under both keys), the record and README tell the resume
+    from backend.training.ship import ship_model
+    shipped = ship_model(out, tiny_corpus, tmp_path / "shipped", "make-corpus && train", known_limits="- waves oddly")
+    blob = torch.load(shipped / "model000000024.pt", weights_only=True)
+    assert torch.equal(blob["model"]["output_process.poseFinal.weight"], blob["model_avg"]["output_process.poseFinal.weight"])
+    assert len(list(shipped.glob("model*.pt"))) == 1
+    record = json.loads((shipped / "training_record.json").read_text())
+    assert record["checkpoint_step"] == 24 and record["resumed"][0]["step"] == 12
+    assert [h["step"] for h in record["loss_curve"]] == [6, 12, 18, 24]
+    readme = (shipped / "README.md").read_text()
+    assert "resumed (`--resume`) at step 12 (fresh optimizer moments)" in readme and "- waves oddly" in readme
+
 
 def test_resume_without_a_checkpoint_is_a_clear_error(tiny_corpus, tmp_path):
     run = subprocess.run([sys.executable, "-m", "backend", "train", "--data", str(tiny_corpus), "--out",

@@ -59,6 +59,7 @@ CHECKS = (
     Check("a person turns around", "heading_change:180", *RULES["heading_change:180"]),
     Check("a person kicks with the left leg", "ankle_raise:left", *RULES["ankle_raise:left"]),
     Check("a person runs forward", "mean_horizontal_speed"),
+    Check("a person walks forward", "mean_horizontal_speed"),   # the speed "runs" must beat
 )
 
 
@@ -88,13 +89,21 @@ class CheckResult:
 
 def run_checks(generator, checks=CHECKS, num_samples: int = 4, seed: int = 0, seconds: float = SECONDS,
                guidance: float = 2.5) -> list[CheckResult]:
-    """Generate ``num_samples`` motions per prompt (one batched call, fixed seed) and measure them."""
-    results = []
+    """Generate ``num_samples`` motions per prompt (one batched call, fixed seed) and measure them;
+    a prompt with several checks is generated once."""
+    results, generated = [], {}
     for check in checks:
-        out = generator.generate(check.prompt, seconds=seconds, seed=seed, num_samples=num_samples, guidance=guidance)
+        if check.prompt not in generated:
+            generated[check.prompt] = generator.generate(check.prompt, seconds=seconds, seed=seed,
+                                                         num_samples=num_samples, guidance=guidance)
+        out = generated[check.prompt]
         values = [check.value(out.joints[k, :out.lengths[k]]) for k in range(num_samples)]
         results.append(CheckResult(check, values))
     return results
+
+
+def by_prompt_and_measure(results: list[CheckResult]) -> dict[tuple[str, str], CheckResult]:
+    return {(r.check.prompt, r.check.measure): r for r in results}
 
 
 def format_table(results: list[CheckResult]) -> str:

@@ -19,7 +19,7 @@ from ..mdm.checkpoint import find_checkpoint
 
 
 def ship_model(run_dir: str | Path, data_dir: str | Path, out_dir: str | Path, command: str,
-               checkpoint: str | Path | None = None) -> Path:
+               checkpoint: str | Path | None = None, known_limits: str = "") -> Path:
     run_dir, data_dir, out_dir = Path(run_dir), Path(data_dir), Path(out_dir)
     _, ckpt = find_checkpoint(checkpoint or run_dir)
     blob = torch.load(ckpt, map_location="cpu", weights_only=True)
@@ -71,6 +71,8 @@ for real text-to-motion use the official MDM checkpoints.
 {_resume_note(record['resumed'])}- `model*.pt` holds the EMA weights under both `model` and `model_avg` (one copy on disk); `Mean.npy`/`Std.npy`
   are the corpus statistics it was trained with. The loss curve is in `training_record.json`.
 """
+    if known_limits:
+        readme += "\n## Known limits\n" + known_limits.strip() + "\n"
     (out_dir / "README.md").write_text(readme)
     return out_dir
 

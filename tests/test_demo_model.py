@@ -1,0 +1,76 @@
+"""Prompt adherence of the shipped demo model (issue 8), measured on generated joints.
+
+Fixed seed, 4 samples per prompt in one batched call, guidance 2.5 (the product default). A main
+prompt passes when at least 3 of 4 samples clear the issue's threshold, a held-out paraphrase when
+at least 2 of 4 do (bench/demo_model.py prints the whole table).
+
+KNOWN_FAILURES are the checks the shipped model does not meet yet (issue 8 stays open for them):
+they are strict xfails, so a model that starts passing them fails here until the list is updated,
+and every other check guards against regressions.
+"""
+import numpy as np
+import pytest
+
+from backend.mdm import DEMO_MODEL_DIR
+from backend.training import evaluate as E
+
+pytestmark = pytest.mark.slow
+
+SPEED = "mean_horizontal_speed"
+KNOWN_FAILURES = {
+    # pooled sentence embeddings barely separate "right" from "left": the right-hand prompt waves
+    # both hands or the left one (the left-hand prompt is fine)
+    "a person waves with the right hand": "right-hand wave comes out two-handed or left-handed (0/4)",
+    "a person kicks with the left leg": "2/4 samples kick with the left leg",
+    "someone does an about-face": "'about-face' is not understood as turning around (0/4)",
+    "a man boots the air with his left foot": "'boots the air' is not understood as a kick (0/4)",
+}
+
+
+def _xfail_known(checks):
+    return [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[c.prompt]))
+            if c.prompt in KNOWN_FAILURES else c for c in checks]
+
+
+@pytest.fixture(scope="module")
+def results():
+    from backend.mdm.pipeline import MotionGenerator
+    generator = MotionGenerator.load(None, device="cpu")
+    assert generator.model_id.startswith("demo@")
+    return E.by_prompt_and_measure(E.run_checks(generator, E.CHECKS + E.paraphrase_checks()))
+
+
+def test_the_demo_model_is_the_default_and_small():
+    files = list(DEMO_MODEL_DIR.glob("model*.pt"))
+    assert len(files) == 1 and (DEMO_MODEL_DIR / "args.json").is_file()
+    assert sum(p.stat().st_size for p in DEMO_MODEL_DIR.iterdir()) <= 20 * 1024 * 1024
+
+
+@pytest.mark.parametrize("check", _xfail_known([c for c in E.CHECKS if c.measure != SPEED]), ids=lambda c: c.prompt)
+def test_prompt_adherence(results, check):
+    r = results[(check.prompt, check.measure)]
+    assert r.pass_fraction >= 0.75, f"{check.prompt!r}: {check.measure} = {r.values}"
+
+
+def test_running_is_faster_than_walking(results):
+    walk = results[("a person walks forward", SPEED)]
+    run = results[("a person runs forward", SPEED)]
+    assert min(run.values) > max(walk.values), (run.values, walk.values)   # every run sample beats every walk
+    assert run.median > 1.3 * walk.median
+
+
+@pytest.mark.parametrize("check", _xfail_known([c for c in E.paraphrase_checks() if c.measure != SPEED]),
+                         ids=lambda c: c.prompt)
+def test_paraphrases_outside_the_caption_templates(results, check):
+    from backend.training.corpus.captions import producible
+    assert not producible(check.prompt)          # really never a training caption
+    r = results[(check.prompt, check.measure)]
+    assert r.pass_fraction >= 0.5, f"{check.prompt!r}: {check.measure} = {r.values}"
+
+
+def test_running_paraphrases_are_faster_than_walking(results):
+    walk = results[("a person walks forward", SPEED)].median
+    paraphrases = [c for c in E.paraphrase_checks() if c.measure == SPEED]
+    assert paraphrases
+    for check in paraphrases:
+        assert results[(check.prompt, SPEED)].median > 1.3 * walk, check.prompt
