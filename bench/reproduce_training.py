@@ -51,9 +51,12 @@ def main() -> int:
                          verbose=False)
             print(f"corpus: {corpus['num_clips']} clips, seed {corpus['seed']} in {time.perf_counter() - t0:.0f} s")
         known = {f.name for f in fields(TrainConfig)}
-        config = {k: v for k, v in record["config"].items() if k in known}
-        config.update(data_dir=str(data), out_dir=str(Path(tmp) / "run"), num_steps=record["config"]["num_steps"],
-                      resume=False, val_interval=10 ** 9, save_interval=10 ** 9)
+        # the first phase's configuration: a run continued with --resume may have changed it later
+        first = next((r["config_before"] for r in record.get("resumed", []) if r.get("config_before")),
+                     record["config"])
+        config = {k: v for k, v in first.items() if k in known}
+        config.update(data_dir=str(data), out_dir=str(Path(tmp) / "run"), resume=False,
+                      val_interval=10 ** 9, save_interval=10 ** 9)
         trainer = Trainer(TrainConfig(**config))
         recorded = {h["step"]: h["loss"] for h in record["loss_curve"]}
         worst = 0.0

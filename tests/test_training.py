@@ -119,7 +119,9 @@ def test_interrupted_run_resumes_from_its_newest_checkpoint(tiny_corpus, tmp_pat
     assert history[2]["seconds"] >= history[1]["seconds"]
     log = json.loads((out / "training_log.json").read_text())
     # the step-24 training_state.pt left by the first run does not match step 12: fresh moments, recorded
-    assert log["resumed"] == [{"step": 12, "checkpoint": "model000000012.pt", "optimizer_restored": False}]
+    assert [{k: r[k] for k in ("step", "checkpoint", "optimizer_restored")} for r in log["resumed"]] == \
+        [{"step": 12, "checkpoint": "model000000012.pt", "optimizer_restored": False}]
+    assert log["resumed"][0]["config_before"]["num_steps"] == 24
     assert (out / "model000000024.pt").is_file()
 
     # a state file matching the checkpoint restores the optimizer too
@@ -138,7 +140,7 @@ def test_interrupted_run_resumes_from_its_newest_checkpoint(tiny_corpus, tmp_pat
     assert record["checkpoint_step"] == 24 and record["resumed"][0]["step"] == 12
     assert [h["step"] for h in record["loss_curve"]] == [6, 12, 18, 24]
     readme = (shipped / "README.md").read_text()
-    assert "resumed (`--resume`) at step 12 (fresh optimizer moments)" in readme and "- waves oddly" in readme
+    assert "continued from a checkpoint (`--resume`) at step 12 (fresh optimizer moments)" in readme and "- waves oddly" in readme
 
 
 def test_resume_without_a_checkpoint_is_a_clear_error(tiny_corpus, tmp_path):
@@ -146,3 +148,28 @@ def test_resume_without_a_checkpoint_is_a_clear_error(tiny_corpus, tmp_path):
                           str(tmp_path / "empty"), "--preset", "tiny", "--resume"],
                          capture_output=True, text=True, cwd=REPO_ROOT)
     assert run.returncode == 2 and "no model*.pt checkpoint" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_oversampling_draws_matching_clips_more_often(tiny_corpus, tmp_path):
+    plain = Trainer(TrainConfig(data_dir=str(tiny_corpus), out_dir=str(tmp_path / "a"), **PRESETS["tiny"]))
+    heavy = Trainer(TrainConfig(data_dir=str(tiny_corpus), out_dir=str(tmp_path / "b"), oversample={"walk": 3},
+                                **PRESETS["tiny"]))
+    walks = np.array([any("walk" in c.lower() for c in s.captions) for s in plain.train_data.samples])
+    assert 0 < walks.sum() < len(walks)
+    assert np.array_equal(plain.sampling_pool(), np.arange(len(walks)))        # default: every clip once
+    pool = heavy.sampling_pool()
+    assert len(pool) == len(walks) + 2 * walks.sum()
+    assert np.all(np.bincount(pool, minlength=len(walks))[walks] == 3)
+
+    def walk_share(trainer):
+        batches = trainer.batch_iterator()
+        drawn = np.concatenate([next(batches) for _ in range(60)])
+        return walks[drawn].mean()
+    assert walk_share(heavy) > 1.3 * walk_share(plain)
+
+
+def test_train_cli_rejects_a_bad_oversample_spec(tiny_corpus, tmp_path):
+    run = subprocess.run([sys.executable, "-m", "backend", "train", "--data", str(tiny_corpus), "--out",
+                          str(tmp_path / "m"), "--preset", "tiny", "--oversample", "wav(=2"],
+                         capture_output=True, text=True, cwd=REPO_ROOT)
+    assert run.returncode == 2 and "--oversample" in run.stderr and "Traceback" not in run.stderr

@@ -43,6 +43,9 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
                             help=f"override the preset (demo default: {value})")
     parser.add_argument("--no-mask-frames", action="store_true", help="train without frame masking (pads to 196)")
+    parser.add_argument("--oversample", action="append", default=[], metavar="REGEX=FACTOR",
+                        help="draw clips whose caption matches REGEX FACTOR times as often (repeatable), "
+                             "e.g. --oversample 'wav(e|es|ing)=3'")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the newest model*.pt in --out (same options as the interrupted run)")
 
@@ -60,12 +63,30 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.no_mask_frames:
         overrides["mask_frames"] = False
     overrides["resume"] = args.resume
+    if args.oversample:
+        overrides["oversample"] = _parse_oversample(args.oversample)
     cfg = TrainConfig(data_dir=args.data, out_dir=args.out, **overrides)
     if cfg.num_steps < 1 or cfg.batch_size < 1:
         raise InputError("--num-steps and --batch-size must be positive")
     train(cfg, on_log=lambda entry: print(json.dumps(entry), flush=True))
     print(f"model written to {args.out}")
     return 0
+
+
+def _parse_oversample(items: list[str]) -> dict[str, int]:
+    import re
+    out = {}
+    for item in items:
+        pattern, _, factor = item.rpartition("=")
+        try:
+            re.compile(pattern)
+            value = int(factor)
+        except (re.error, ValueError):
+            value = 0
+        if not pattern or value < 1:
+            raise InputError(f"--oversample {item!r}: expected REGEX=FACTOR with a valid regex and an integer >= 1")
+        out[pattern] = value
+    return out
 
 
 COMMANDS = {

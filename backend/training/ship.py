@@ -82,4 +82,4 @@ def _resume_note(resumed: list[dict]) -> str:
         return ""
     parts = [f"step {r['step']} ({'optimizer state restored' if r['optimizer_restored'] else 'fresh optimizer moments'})"
              for r in resumed]
-    return "- Training was interrupted and resumed (`--resume`) at " + ", ".join(parts) + "\n"
+    return "- Training continued from a checkpoint (`--resume`) at " + ", ".join(parts) + "\n"

@@ -21,6 +21,7 @@ import copy
 import json
 import logging
 import math
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -74,6 +75,9 @@ class TrainConfig:
     save_interval: int = 5000
     max_clips: int | None = None
     resume: bool = False            # continue from the newest checkpoint in out_dir
+    # {regex: factor}: clips with a caption matching the regex (case-insensitive) are drawn
+    # ``factor`` times as often (integer factors; the largest matching one applies)
+    oversample: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
     def model_args(self) -> ModelArgs:
@@ -192,10 +196,9 @@ class Trainer:
         self.ema.load_state_dict(state["model_avg"])
         self.step = int(path.stem[len("model"):])
         log_path = out / "training_log.json"
-        if log_path.exists():
-            previous = json.loads(log_path.read_text())
-            self.history = [e for e in previous.get("history", []) if e["step"] <= self.step]
-            self.resumed = previous.get("resumed", [])
+        previous = json.loads(log_path.read_text()) if log_path.exists() else {}
+        self.history = [e for e in previous.get("history", []) if e["step"] <= self.step]
+        self.resumed = previous.get("resumed", [])
         extra = out / "training_state.pt"
         restored = False
         if extra.exists():
@@ -205,7 +208,9 @@ class Trainer:
                 restored = True
         if not restored:
             log.warning("resuming from %s with fresh optimizer moments (no matching training_state.pt)", path.name)
-        self.resumed.append({"step": self.step, "checkpoint": path.name, "optimizer_restored": restored})
+        # the configuration the steps so far were trained with (a resume may change it, e.g. --oversample)
+        self.resumed.append({"step": self.step, "checkpoint": path.name, "optimizer_restored": restored,
+                             "config_before": previous.get("config")})
         # data order and noise continue from a seed derived from the step (see the module docstring)
         self.rng = np.random.default_rng([self.cfg.seed, self.step])
         self.generator = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step)
@@ -285,14 +290,26 @@ class Trainer:
         (out / "training_log.json").write_text(json.dumps(log_file, indent=1))
         return path
 
+    def sampling_pool(self) -> np.ndarray:
+        """Clip indices to draw from: every clip once, oversampled ones ``factor`` times."""
+        counts = np.ones(len(self.train_data), dtype=np.int64)
+        for pattern, factor in self.cfg.oversample.items():
+            regex = re.compile(pattern, re.IGNORECASE)
+            hits = np.array([any(regex.search(c) for c in s.captions) for s in self.train_data.samples])
+            counts[hits] = np.maximum(counts[hits], int(factor))
+        return np.repeat(np.arange(len(self.train_data)), counts)
+
     def batch_iterator(self):
         """Clip indices of the training batches, endlessly: length buckets with frame masking, else uniform."""
         cfg = self.cfg
+        pool = self.sampling_pool()
         if not cfg.mask_frames:
             while True:
-                yield self.rng.choice(len(self.train_data), cfg.batch_size, replace=False)
+                yield pool[self.rng.choice(len(pool), cfg.batch_size, replace=False)]
         sampler_seed = cfg.seed if self.step == 0 else [cfg.seed, self.step]
-        yield from LengthBucketSampler([len(m) for m in self.train_data.normalized], cfg.batch_size, sampler_seed)
+        lengths = [len(self.train_data.normalized[i]) for i in pool]
+        for batch in LengthBucketSampler(lengths, cfg.batch_size, sampler_seed):
+            yield pool[batch]
 
     def run(self, on_log=None) -> list[dict]:
         cfg = self.cfg
