@@ -342,18 +342,23 @@ def test_axis_angle_bones_are_refused(scene, backend, tmp_path):
     assert same_state(before, state())
 
 
+def run_probe(script: str, server, tmp_path) -> dict:
+    """Run a probe script in a Blender process of its own on a keyed synthetic motion; its PROBE json."""
+    python, folder, _ = server
+    write_keyed_motion(tmp_path / "m.npz", "synthetic")
+    proc = subprocess.run([sys.executable, str(Path(__file__).with_name(script)), "--", python,
+                           str(folder), str(tmp_path / "m.npz")], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("PROBE "))[6:])
+
+
 # --------------------------------------------------------------------------------------------
 # GUI: modal with progress and cancel, the panel's range
 # --------------------------------------------------------------------------------------------
 @pytest.mark.slow  # a Blender process and a backend server of its own
 def test_modal_edit_cancel_and_completion(server, tmp_path):
     """The GUI path, in a process of its own (see edit_modal_probe.py)."""
-    python, folder, _ = server
-    write_keyed_motion(tmp_path / "m.npz", "synthetic")
-    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("edit_modal_probe.py")), "--", python,
-                           str(folder), str(tmp_path / "m.npz")], capture_output=True, text=True, timeout=300, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    checks = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("PROBE "))[6:])
+    checks = run_probe("edit_modal_probe.py", server, tmp_path)
     assert [name for name, ok in checks.items() if not ok] == [] and len(checks) == 13
 
 
@@ -385,12 +390,7 @@ def test_panel_takes_the_range_from_the_timeline(scene, backend, tmp_path):
 # --------------------------------------------------------------------------------------------
 @pytest.mark.slow  # a Blender process and a backend server of its own
 def test_one_undo_step_restores_the_previous_state(server, tmp_path):
-    python, folder, _ = server
-    write_keyed_motion(tmp_path / "m.npz", "synthetic")
-    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("edit_undo_probe.py")), "--", python,
-                           str(folder), str(tmp_path / "m.npz")], capture_output=True, text=True, timeout=300, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    probe = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("PROBE "))[6:])
+    probe = run_probe("edit_undo_probe.py", server, tmp_path)
     assert probe["result"] == ["FINISHED"]
     assert probe["after_op"]["actions"] == ["Walk", "Walk | edit 40-80"] and probe["after_op"]["active"] != "Walk"
     assert probe["after_undo"] == probe["before"] and probe["keys_unchanged"] and probe["joints_unchanged"]
