@@ -41,6 +41,7 @@ def test_hardcoded_sizes_and_extension_keys():
     assert parse_args_dict(current_args(text_encoder_type="bert", arch="trans_dec")).clip_dim == 768
     a = parse_args_dict(current_args(text_encoder_type="minilm", ff_size=256, num_heads=2))
     assert (a.clip_dim, a.ff_size, a.num_heads) == (384, 256, 2)
+    assert parse_args_dict(current_args(text_encoder_type="minilm_tokens", arch="trans_dec")).clip_dim == 384
     # written back only when they differ from the official hard-coded values
     raw = args_to_json_dict(a)
     assert raw["ff_size"] == 256 and "ff_size" not in args_to_json_dict(ModelArgs())
@@ -56,6 +57,7 @@ def test_hardcoded_sizes_and_extension_keys():
     ({"arch": "transformer"}, "unknown arch"),
     ({"text_encoder_type": "t5"}, "unknown text_encoder_type"),
     ({"text_encoder_type": "bert"}, "needs arch 'trans_dec'"),
+    ({"text_encoder_type": "minilm_tokens", "arch": "gru"}, "needs arch 'trans_dec'"),
     ({"latent_dim": 15}, "divisible"),
     ({"layers": 0}, "'layers' must be an integer"),
     ({"layers": "8"}, "'layers' must be an integer"),

@@ -5,12 +5,14 @@ import torch
 from backend.mdm.args import ModelArgs
 from backend.mdm.denoiser import GuidedDenoiser
 from backend.mdm.network import MDM
+from backend.mdm.text_tokens import POOLED
 from tests.helpers.official_style import OfficialStyleMDM, official_cfg
 from tests.helpers.tiny_models import random_mdm
 
 COMBOS = [("trans_enc", "clip", False), ("trans_enc", "minilm", False), ("trans_dec", "clip", False),
           ("trans_dec", "clip", True), ("trans_dec", "bert", True), ("trans_dec", "bert", False),
-          ("trans_dec", "minilm", False), ("gru", "clip", False), ("gru", "minilm", False)]
+          ("trans_dec", "minilm", False), ("trans_dec", "minilm_tokens", False), ("gru", "clip", False),
+          ("gru", "minilm", False)]
 
 
 def tiny(arch, encoder, emb_trans_dec=False, mask_frames=True, seed=0):
@@ -24,7 +26,7 @@ def inputs(model, b=3, n=12, lengths=(12, 7, 10), seed=1):
     t = torch.tensor([49, 3, 0][:b])
     mask = (torch.arange(n)[None, :] < torch.tensor(lengths)[:, None])[:, None, None, :]
     d = model.args.clip_dim
-    if model.args.text_encoder_type == "bert":
+    if not POOLED[model.args.text_encoder_type]:
         tokens = torch.randn(5, b, d, generator=g) * 0.5
         pad = torch.arange(5)[None, :] >= torch.tensor([5, 3, 4])[:, None]
         embed = (tokens, pad)

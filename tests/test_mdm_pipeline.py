@@ -13,7 +13,8 @@ from tests.helpers.mdm_fixtures import tiny_encoders  # noqa: F401
 from tests.helpers.tiny_models import write_tiny_model_dir
 
 COMBOS = [("trans_enc", "clip", False), ("trans_enc", "minilm", False), ("trans_dec", "clip", False),
-          ("trans_dec", "clip", True), ("trans_dec", "bert", True), ("gru", "clip", False)]
+          ("trans_dec", "clip", True), ("trans_dec", "bert", True), ("trans_dec", "minilm_tokens", False),
+          ("gru", "clip", False)]
 
 
 @pytest.fixture(scope="module")

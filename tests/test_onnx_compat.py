@@ -11,6 +11,7 @@ from backend.mdm.checkpoint import load_model
 from backend.mdm.denoiser import GuidedDenoiser
 from backend.mdm.diffusion import build_schedule
 from backend.mdm.sampler import RecordedNoise, SeededNoise, inbetween_mask, sample_loop, to_model_layout
+from backend.mdm.text_tokens import POOLED
 from backend.onnx_runtime.export import export_denoiser
 from backend.onnx_runtime.generator import OnnxGuidedDenoiser, open_session
 from backend.onnx_runtime.manifest import GraphSpec
@@ -73,7 +74,7 @@ def test_denoiser_matches_torch_at_several_batch_and_frame_sizes(exported, name)
     model, session, names = exported(name)
     a, rng = model.args, np.random.default_rng(3)
     for batch, frames in [(1, 5), (2, 24), (4, 61), (7, min(a.max_frames, 196))]:   # traced at (3, 23)
-        tokens = 11 if a.text_encoder_type == "bert" else 1
+        tokens = 1 if POOLED[a.text_encoder_type] else 11
         feed = {"x": rng.standard_normal((batch, frames, 263), dtype=np.float32),
                 "timesteps": rng.integers(0, a.diffusion_steps, batch).astype(np.int64),
                 "text": rng.standard_normal((batch, tokens, a.clip_dim), dtype=np.float32),

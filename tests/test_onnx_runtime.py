@@ -16,6 +16,7 @@ from backend.mdm.checkpoint import file_sha256, find_checkpoint
 from backend.mdm.denoiser import GuidedDenoiser
 from backend.mdm.pipeline import MotionGenerator
 from backend.mdm.sampler import NoiseRecorder, RecordedNoise, SeededNoise, inbetween_mask
+from backend.mdm.text_tokens import POOLED
 from backend.onnx_runtime.generator import OnnxGuidedDenoiser, OnnxMotionGenerator
 from backend.onnx_runtime.manifest import read_manifest
 from tests.conftest import REPO
@@ -42,7 +43,7 @@ def pair(onnx_exports, tiny_encoders):  # noqa: F811
 
 
 def _random_inputs(args, batch, frames, rng):
-    tokens = 6 if args.text_encoder_type == "bert" else 1
+    tokens = 1 if POOLED[args.text_encoder_type] else 6
     lengths = rng.integers(1, frames + 1, batch)
     return {"x": rng.standard_normal((batch, frames, 263), dtype=np.float32),
             "timesteps": rng.integers(0, args.diffusion_steps, batch).astype(np.int64),
@@ -75,7 +76,7 @@ def test_guided_denoiser_matches_torch_for_every_guidance_plan(pair, name):
     a, rng = torch_gen.args, np.random.default_rng(2)
     feed = _random_inputs(a, 3, 20, rng)
     x_t = np.ascontiguousarray(feed["x"].transpose(0, 2, 1)[:, :, None, :])
-    text_pad = feed["text_pad"] if a.text_encoder_type == "bert" else None
+    text_pad = None if POOLED[a.text_encoder_type] else feed["text_pad"]
     frame_pad = feed["frame_pad"] if a.mask_frames else None
     for kwargs in (dict(scale=2.5), dict(scale=1.0), dict(scale=0.0), dict(conditional=False)):
         for t in (7, feed["timesteps"]):          # one step for all, or per-sample steps
@@ -150,7 +151,7 @@ def test_the_folder_describes_itself(onnx_exports, pair, name):
     assert (m.args.arch, m.args.text_encoder_type, m.args.mask_frames) == (spec["arch"], spec["text_encoder"],
                                                                            spec["mask_frames"])
     assert m.args.diffusion_steps == 50 and m.raw["schedule"]["noise_schedule"] == "cosine" and m.opset >= 18
-    expected = ["x", "timesteps", "text", "drop_text"] + (["text_pad"] if spec["text_encoder"] == "bert" else []) + \
+    expected = ["x", "timesteps", "text", "drop_text"] + ([] if POOLED[spec["text_encoder"]] else ["text_pad"]) + \
         (["frame_pad"] if spec["mask_frames"] else [])
     assert m.denoiser.input_names == expected
     assert m.denoiser.inputs[0]["shape"] == ["batch", "frames", 263] and m.denoiser.outputs[0]["name"] == "x0"

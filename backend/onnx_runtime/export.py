@@ -33,6 +33,7 @@ from ..mdm.checkpoint import file_sha256, load_model
 from ..mdm.generation import load_normalizer
 from ..mdm.network import MDM, NFEATS
 from ..mdm.text_encoders import TextEncoder, load_text_encoder
+from ..mdm.text_tokens import POOLED
 from ..motion.hml_codec import MAX_FRAMES
 from . import MANIFEST_NAME, is_onnx_export
 from .manifest import FORMAT, FORMAT_VERSION, write_manifest
@@ -94,7 +95,7 @@ class DenoiserGraph(nn.Module):
 
 def denoiser_input_names(model: MDM) -> list[str]:
     a = model.args
-    return ["x", "timesteps", "text", "drop_text"] + (["text_pad"] if a.text_encoder_type == "bert" else []) + \
+    return ["x", "timesteps", "text", "drop_text"] + ([] if POOLED[a.text_encoder_type] else ["text_pad"]) + \
         (["frame_pad"] if a.mask_frames else [])
 
 
@@ -149,7 +150,7 @@ def export_denoiser(model: MDM, path: Path, opset: int | None = None) -> dict:
     batch, frames_dim = Dim("batch", min=1, max=MAX_BATCH), Dim("frames", min=1, max=max(a.max_frames, 2))
     gen = torch.Generator().manual_seed(0)
     b = EXAMPLE_BATCH
-    n_text = EXAMPLE_TOKENS if a.text_encoder_type == "bert" else 1
+    n_text = 1 if POOLED[a.text_encoder_type] else EXAMPLE_TOKENS
     lengths = torch.tensor([[frames], [frames - 3], [frames]])
     examples = {"x": torch.randn(b, frames, NFEATS, generator=gen),
                 "timesteps": torch.arange(b, dtype=torch.int64),
@@ -160,7 +161,7 @@ def export_denoiser(model: MDM, path: Path, opset: int | None = None) -> dict:
     text_tokens = Dim("tokens", min=2, max=MAX_TOKENS)  # BERT rows hold at least [CLS] and [SEP]
     shapes = {"x": {0: batch, 1: frames_dim}, "timesteps": {0: batch}, "text": {0: batch},
               "drop_text": {0: batch}, "text_pad": {0: batch, 1: text_tokens}, "frame_pad": {0: batch, 1: frames_dim}}
-    if a.text_encoder_type == "bert":
+    if not POOLED[a.text_encoder_type]:
         shapes["text"] = {0: batch, 1: text_tokens}
     args = tuple(examples[n] for n in names[:4])
     kwargs = {n: examples[n] for n in names[4:]}

@@ -8,10 +8,10 @@ Folder layout (written by ``export.py``, read by ``generator.py``; torch-free):
                          per graph: file, input/output names, dtypes and shapes (strings = dynamic
                          axes), plus the text encoder's kind and token preprocessing settings
     denoiser.onnx        ONE network call: x [B, T, 263], timesteps [B] int64, text [B, L, D],
-                         drop_text [B] bool, (text_pad [B, L] bool: bert), (frame_pad [B, T] bool:
+                         drop_text [B] bool, (text_pad [B, L] bool: bert, minilm_tokens), (frame_pad [B, T] bool:
                          mask_frames models) -> x0 [B, T, 263]
     text_encoder.onnx    input_ids [B, 77] (clip) or input_ids + attention_mask [B, L] int64
-                         -> text [B, 1, D] (clip, minilm) or [B, L, D] (bert)
+                         -> text [B, 1, D] (clip, minilm) or [B, L, D] (bert, minilm_tokens)
     tokenizer.json       the `tokenizers` tokenizer of the text encoder
     Mean.npy, Std.npy    the model's normalisation statistics
 """
@@ -50,7 +50,7 @@ class ExportManifest:
     opset: int
     denoiser: GraphSpec
     text_encoder: GraphSpec
-    text_kind: str                # clip | bert | minilm
+    text_kind: str                # clip | bert | minilm | minilm_tokens
     tokenizer: dict               # {"file", "max_tokens", "special_ids", ("context")}
     raw: dict
 

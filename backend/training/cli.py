@@ -50,15 +50,15 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
                         help="continue from the newest model*.pt in --out (same options as the interrupted run)")
 
 
-def _run_train(args: argparse.Namespace) -> int:
+def train_config_from_args(args: argparse.Namespace):
+    """The preset, overridden by the options given on the command line."""
     import dataclasses
-    import json
 
-    from .train import PRESETS, TrainConfig, train
+    from .train import PRESETS, TrainConfig
     overrides = dict(PRESETS[args.preset])
     for field in dataclasses.fields(TrainConfig):
         value = getattr(args, field.name, None)
-        if value is not None and field.name not in ("data_dir", "out_dir"):
+        if value is not None and field.name not in ("data_dir", "out_dir", "oversample"):
             overrides[field.name] = value
     if args.no_mask_frames:
         overrides["mask_frames"] = False
@@ -68,6 +68,14 @@ def _run_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(data_dir=args.data, out_dir=args.out, **overrides)
     if cfg.num_steps < 1 or cfg.batch_size < 1:
         raise InputError("--num-steps and --batch-size must be positive")
+    return cfg
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    import json
+
+    from .train import train
+    cfg = train_config_from_args(args)
     train(cfg, on_log=lambda entry: print(json.dumps(entry), flush=True))
     print(f"model written to {args.out}")
     return 0

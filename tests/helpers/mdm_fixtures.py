@@ -12,9 +12,11 @@ _written: dict = {}
 
 @pytest.fixture(scope="session")
 def tiny_encoders(tmp_path_factory) -> dict:
-    """{'clip': folder, 'bert': folder, 'minilm': folder} of tiny random text encoders."""
+    """{'clip': folder, 'bert': folder, 'minilm': folder, 'minilm_tokens': folder} of tiny random text
+    encoders ('minilm_tokens' reads the same MiniLM folder as 'minilm')."""
     if not _written:
         root = tmp_path_factory.mktemp("tiny_text_encoders")
         _written.update(clip=write_tiny_clip(root / "clip"), bert=write_tiny_distilbert(root / "bert"),
                         minilm=write_tiny_minilm(root / "minilm"))
+        _written["minilm_tokens"] = _written["minilm"]
     return dict(_written)

@@ -15,6 +15,7 @@ TINY_ONNX_MODELS = {
     "enc_clip": dict(arch="trans_enc", text_encoder="clip", mask_frames=True),
     "gru_clip": dict(arch="gru", text_encoder="clip", mask_frames=False, pos_embed_max_len=64),
     "dec_bert": dict(arch="trans_dec", text_encoder="bert", emb_trans_dec=True, mask_frames=True),
+    "dec_minilm_tokens": dict(arch="trans_dec", text_encoder="minilm_tokens", mask_frames=True),   # the demo model's kind
 }
 _exported: dict = {}
 
