@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from backend.mdm.pipeline import MotionGenerator  # noqa: E402
 from backend.mdm.sampler import SeededNoise, sample_loop  # noqa: E402
+from backend.mdm.text_tokens import POOLED  # noqa: E402
 from backend.training import evaluate as E  # noqa: E402
 from tests.helpers.official_style import OfficialStyleMDM, official_cfg  # noqa: E402
 
@@ -30,8 +31,11 @@ from tests.helpers.official_style import OfficialStyleMDM, official_cfg  # noqa:
 def official_style_seconds(gen: MotionGenerator, frames: int, seed: int) -> float:
     """The same sampling with the official-style network (two separate passes per step)."""
     official = OfficialStyleMDM(gen.model).eval()
-    text, _ = gen.text_encoder.encode("a person walks forward")          # [1, 1, D]
-    y = {"mask": torch.ones(1, 1, 1, frames, dtype=torch.bool), "text_embed": text.permute(1, 0, 2)}
+    text, _ = gen.text_encoder.encode("a person walks forward")          # [1, 1 or L, D]
+    embed = text.permute(1, 0, 2)                                          # official layout [1 or L, 1, D]
+    if not POOLED[gen.args.text_encoder_type]:                            # per-word rows come with a padding mask
+        embed = (embed, torch.zeros(1, text.shape[1], dtype=torch.bool))
+    y = {"mask": torch.ones(1, 1, 1, frames, dtype=torch.bool), "text_embed": embed}
     denoise = official_cfg(official, y, 2.5)
     start = time.perf_counter()
     with torch.no_grad():
