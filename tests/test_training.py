@@ -73,12 +73,15 @@ def test_command_line_options_override_the_preset_and_keep_the_rest():
     parser = argparse.ArgumentParser()
     _add_train(parser)
     demo = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o"]))
-    assert (demo.arch, demo.text_encoder_type, demo.num_steps, demo.oversample) == \
-        ("trans_dec", "minilm_tokens", 8000, {})
-    changed = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o", "--arch", "trans_enc",
-                                                        "--text-encoder-type", "minilm", "--oversample", "walk=2"]))
-    assert (changed.arch, changed.text_encoder_type, changed.oversample) == ("trans_enc", "minilm", {"walk": 2})
-    assert changed.latent_dim == PRESETS["demo"]["latent_dim"]
+    assert (demo.arch, demo.text_encoder_type, demo.num_steps, demo.oversample) == ("trans_enc", "minilm", 8000, {})
+    words = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o", "--preset", "demo_tokens"]))
+    assert (words.arch, words.text_encoder_type) == ("trans_dec", "minilm_tokens")
+    changed = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o", "--preset", "demo_tokens",
+                                                        "--arch", "trans_enc", "--text-encoder-type", "minilm",
+                                                        "--oversample", "walk=2", "--num-steps", "10"]))
+    assert (changed.arch, changed.text_encoder_type, changed.oversample, changed.num_steps) == \
+        ("trans_enc", "minilm", {"walk": 2}, 10)
+    assert changed.latent_dim == PRESETS["demo_tokens"]["latent_dim"] == 192
 
 
 @pytest.mark.slow
