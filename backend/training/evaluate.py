@@ -59,7 +59,8 @@ CHECKS = (
     Check("a person turns around", "heading_change:180", *RULES["heading_change:180"]),
     Check("a person kicks with the left leg", "ankle_raise:left", *RULES["ankle_raise:left"]),
     # the mirror images: a model that always used one side would pass the prompts above
-    Check("a person waves with the left hand", "wrist_above_head_fraction:left", *RULES["wrist_above_head_fraction:left"]),
+    Check("a person waves with the left hand", "wrist_above_head_fraction:left",
+          *RULES["wrist_above_head_fraction:left"]),
     Check("a person kicks with the right leg", "ankle_raise:right", *RULES["ankle_raise:right"]),
     Check("a person runs forward", "mean_horizontal_speed"),
     Check("a person walks forward", "mean_horizontal_speed"),   # the speed "runs" must beat

@@ -88,18 +88,18 @@ class TrainConfig:
                          diffusion_steps=self.diffusion_steps, sigma_small=True)
 
 
+_DEMO = dict(latent_dim=192, layers=4, ff_size=768, num_heads=4, batch_size=32, num_steps=8000, lr=4e-4,
+             warmup_steps=300, ema_beta=0.998, log_interval=50, val_interval=500, save_interval=500)
+
 PRESETS = {
     # The embedded demo model's first phase: ~2 M parameters (8 MB); about 1.5 h on an idle 2-core CPU
     # (then --resume --num-steps 9500 --oversample wav=4 --oversample kick=4, see its README).
-    "demo": dict(latent_dim=192, layers=4, ff_size=768, num_heads=4, batch_size=32, num_steps=8000, lr=4e-4,
-                 warmup_steps=300, ema_beta=0.998, log_interval=50, val_interval=500, save_interval=500),
-    # The same size as trans_dec cross-attending to MiniLM's sentence row + per-word rows (2.6 M
+    "demo": _DEMO,
+    # The same size as a trans_dec cross-attending to MiniLM's sentence row + per-word rows (2.6 M
     # parameters, 10.5 MB; ~1.7 h). Trained once with --oversample wav=4 --oversample kick=4 (EMA val
     # loss 0.0698 at 8,000 steps): it tells left from right (waves and kicks, 4/4 each side) but did not
     # turn around (0/4) nor follow the hop/leap/spring paraphrases, so it was not shipped.
-    "demo_tokens": dict(arch="trans_dec", text_encoder_type="minilm_tokens", latent_dim=192, layers=4, ff_size=768,
-                        num_heads=4, batch_size=32, num_steps=8000, lr=4e-4, warmup_steps=300, ema_beta=0.998,
-                        log_interval=50, val_interval=500, save_interval=500),
+    "demo_tokens": dict(_DEMO, arch="trans_dec", text_encoder_type="minilm_tokens"),
     # A seconds-long run for the test suite.
     "tiny": dict(latent_dim=32, layers=1, ff_size=64, num_heads=2, diffusion_steps=10, batch_size=8,
                  num_steps=60, warmup_steps=5, log_interval=10, val_interval=30, save_interval=60, lr=1e-3),
