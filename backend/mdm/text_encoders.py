@@ -216,20 +216,24 @@ class MiniLMEncoder(BertEncoder):
             limit = int(json.loads(config.read_text()).get("max_seq_length", limit))
         return min(limit, int(self.net.config.max_position_embeddings))
 
-    def embed(self, ids, mask):
-        hidden = super().embed(ids, mask)                                     # [B, L, 384]
+    @staticmethod
+    def sentence_row(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Token states [B, L, 384] + mask [B, L] -> the sentence-transformers embedding [B, 1, 384]."""
         weights = mask[..., None].to(hidden.dtype)
         pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)   # mean over real tokens
-        return torch.nn.functional.normalize(pooled, p=2, dim=-1)[:, None, :]  # [B, 1, 384]
+        return torch.nn.functional.normalize(pooled, p=2, dim=-1)[:, None, :]
+
+    def embed(self, ids, mask):
+        return self.sentence_row(super().embed(ids, mask), mask)             # [B, 1, 384]
 
 
 class MiniLMTokensEncoder(MiniLMEncoder):
     kind = "minilm_tokens"
 
     def embed(self, ids, mask):
-        hidden = BertEncoder.embed(self, ids, mask)                           # [B, L, 384]
+        hidden = BertEncoder.embed(self, ids, mask)                           # [B, L, 384], one network pass
         words = torch.nn.functional.normalize(hidden, p=2, dim=-1)
-        return torch.cat([super().embed(ids, mask), words], dim=1)            # [B, 1 + L, 384]
+        return torch.cat([self.sentence_row(hidden, mask), words], dim=1)     # [B, 1 + L, 384]
 
 
 ENCODERS = {"clip": ClipEncoder, "bert": BertEncoder, "minilm": MiniLMEncoder, "minilm_tokens": MiniLMTokensEncoder}
