@@ -75,7 +75,10 @@ def test_command_line_options_override_the_preset_and_keep_the_rest():
     demo = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o"]))
     assert (demo.arch, demo.text_encoder_type, demo.num_steps, demo.oversample) == ("trans_enc", "minilm", 8000, {})
     words = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o", "--preset", "demo_tokens"]))
-    assert (words.arch, words.text_encoder_type) == ("trans_dec", "minilm_tokens")
+    assert (words.arch, words.text_encoder_type, words.word_drop_prob) == ("trans_dec", "minilm_tokens", 0.0)
+    dropping = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o", "--preset", "demo_tokens",
+                                                         "--word-drop-prob", "0.3"]))
+    assert dropping.word_drop_prob == 0.3
     changed = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o", "--preset", "demo_tokens",
                                                         "--arch", "trans_enc", "--text-encoder-type", "minilm",
                                                         "--oversample", "walk=2", "--num-steps", "10"]))
@@ -193,3 +196,36 @@ def test_train_cli_rejects_a_bad_oversample_spec(tiny_corpus, tmp_path):
                           str(tmp_path / "m"), "--preset", "tiny", "--oversample", "wav(=2"],
                          capture_output=True, text=True, cwd=REPO_ROOT)
     assert run.returncode == 2 and "--oversample" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_word_dropout_hides_word_rows_but_never_the_sentence_row(tiny_corpus, tmp_path):
+    cfg = TrainConfig(data_dir=str(tiny_corpus), out_dir=str(tmp_path / "w"), arch="trans_dec",
+                      text_encoder_type="minilm_tokens", word_drop_prob=0.5, **PRESETS["tiny"])
+    trainer = Trainer(cfg)
+    gathered, seen = [], []
+    gather, denoise = trainer.text.gather, trainer.model.denoise
+
+    def spy_gather(ids):
+        text, text_pad = gather(ids)
+        gathered.append(text_pad.clone())
+        return text, text_pad
+
+    def spy_denoise(x, t, text, text_pad, *rest):
+        seen.append(text_pad.clone())
+        return denoise(x, t, text, text_pad, *rest)
+    trainer.text.gather, trainer.model.denoise = spy_gather, spy_denoise
+    batches = trainer.batch_iterator()
+    for _ in range(4):
+        trainer.train_step(next(batches))
+    padding, pad = torch.cat(gathered), torch.cat(seen)         # [4B, L] before / after dropout
+    words = ~padding[:, 1:]                                     # the real word rows
+    assert not pad[:, 0].any()                                  # the sentence row always stays
+    assert pad[padding].all()                                   # padding stays padding
+    assert 0.35 < (pad[:, 1:] & words).sum() / words.sum() < 0.65   # about half of the words hidden
+
+
+def test_word_dropout_needs_per_word_conditioning(tiny_corpus, tmp_path):
+    from backend.errors import InputError
+    with pytest.raises(InputError, match="per-word"):
+        Trainer(TrainConfig(data_dir=str(tiny_corpus), out_dir=str(tmp_path / "p"), text_encoder_type="minilm",
+                            word_drop_prob=0.2, **PRESETS["tiny"]))

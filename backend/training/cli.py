@@ -37,7 +37,7 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
     defaults = TrainConfig(data_dir="", out_dir="")
     for name in ("arch", "text_encoder_type", "text_encoder_dir", "latent_dim", "layers", "ff_size", "num_heads",
                  "diffusion_steps", "batch_size", "lr", "num_steps", "warmup_steps", "ema_beta", "lambda_vel",
-                 "seed", "device", "threads", "log_interval", "val_interval", "save_interval", "max_clips"):
+                 "word_drop_prob", "seed", "device", "threads", "log_interval", "val_interval", "save_interval", "max_clips"):
         value = getattr(defaults, name)
         kind = {"max_clips": int, "text_encoder_dir": str}.get(name, type(value))
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=None,

@@ -55,6 +55,10 @@ class TrainConfig:
     num_heads: int = 4
     diffusion_steps: int = 50
     cond_mask_prob: float = 0.1
+    # per-word conditioning only: each word row (never row 0, the sentence/[CLS] row) is hidden from
+    # cross-attention with this probability, so the network also learns to follow the sentence row
+    # alone (paraphrases whose words it never saw)
+    word_drop_prob: float = 0.0
     mask_frames: bool = True
     pos_embed_max_len: int = 256
     # optimisation
@@ -177,6 +181,9 @@ class Trainer:
         t0 = time.perf_counter()
         self.text = CaptionEmbeddings(captions, cfg.text_encoder_type, cfg.text_encoder_dir, self.device)
         log.info("encoded %d captions in %.1f s", len(captions), time.perf_counter() - t0)
+        if cfg.word_drop_prob > 0 and self.text.max_len == 1:
+            raise InputError(f"word_drop_prob needs per-word conditioning; text_encoder_type "
+                             f"{cfg.text_encoder_type!r} gives one pooled row per caption")
         if self.text.width != self.args.clip_dim:
             raise InputError(f"text encoder gives {self.text.width}-d features, the model expects {self.args.clip_dim}")
 
@@ -235,6 +242,12 @@ class Trainer:
     def _noised(self, x0, t, noise):
         return self.sqrt_ac[t][:, None, None] * x0 + self.sqrt_1m_ac[t][:, None, None] * noise
 
+    def _dropped_words(self, shape: torch.Size) -> torch.Tensor:
+        """[B, L] bool: word rows to hide this step; row 0 always stays visible."""
+        hidden = torch.rand(shape, generator=self.generator) < self.cfg.word_drop_prob
+        hidden[:, 0] = False
+        return hidden.to(self.device)
+
     def train_step(self, indices: np.ndarray) -> float:
         cfg = self.cfg
         pad_to = None if cfg.mask_frames else 196  # without frame masking, padding must match sampling
@@ -243,6 +256,8 @@ class Trainer:
         t = torch.randint(0, cfg.diffusion_steps, (b,), generator=self.generator).to(self.device)
         noise = torch.randn(x0.shape, generator=self.generator).to(self.device)
         drop = (torch.rand(b, generator=self.generator) < cfg.cond_mask_prob).to(self.device)
+        if cfg.word_drop_prob > 0:
+            text_pad = text_pad | self._dropped_words(text_pad.shape)
         out = self.model.denoise(self._noised(x0, t, noise), t, text, text_pad, drop, ~valid)
         loss = training_loss(out, x0, valid, cfg.lambda_vel)
         for group in self.optimizer.param_groups:
