@@ -73,18 +73,18 @@ def test_command_line_options_override_the_preset_and_keep_the_rest():
     parser = argparse.ArgumentParser()
     _add_train(parser)
     demo = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o"]))
-    assert (demo.arch, demo.text_encoder_type, demo.num_steps, demo.oversample) == ("trans_enc", "minilm", 8000, {})
-    words = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o", "--preset", "demo_tokens"]))
-    assert (words.arch, words.text_encoder_type, words.word_drop_prob) == ("trans_dec", "minilm_tokens", 0.0)
-    dropping = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o", "--preset", "demo_tokens",
-                                                         "--word-drop-prob", "0.3"]))
+    assert (demo.arch, demo.text_encoder_type, demo.num_steps, demo.oversample, demo.word_drop_prob) == \
+        ("trans_dec", "minilm_tokens", 8000, {}, 0.0)
+    pooled = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o", "--preset", "demo_pooled"]))
+    assert (pooled.arch, pooled.text_encoder_type, pooled.latent_dim) == ("trans_enc", "minilm", demo.latent_dim)
+    dropping = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o", "--word-drop-prob", "0.3"]))
     assert dropping.word_drop_prob == 0.3
-    changed = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o", "--preset", "demo_tokens",
+    changed = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o",
                                                         "--arch", "trans_enc", "--text-encoder-type", "minilm",
                                                         "--oversample", "walk=2", "--num-steps", "10"]))
     assert (changed.arch, changed.text_encoder_type, changed.oversample, changed.num_steps) == \
         ("trans_enc", "minilm", {"walk": 2}, 10)
-    assert changed.latent_dim == PRESETS["demo_tokens"]["latent_dim"] == 192
+    assert changed.latent_dim == PRESETS["demo"]["latent_dim"] == 192
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@ a key missing from an older args.json takes the official parser default, with a 
 shape values that the official code hard-codes (ff_size 1024, 4 heads, clip_dim 512 / 768) are fixed
 here too. Our own extension keys, honoured only by this code base: ``ff_size``, ``num_heads`` and
 ``text_encoder_type: "minilm"`` (a pooled 384-d sentence embedding) and ``"minilm_tokens"`` (that
-sentence embedding followed by one 384-d row per word piece, for trans_dec; ``--preset demo_tokens``).
+sentence embedding followed by one 384-d row per word piece, for trans_dec; the demo model's).
 """
 from __future__ import annotations
 

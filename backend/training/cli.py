@@ -33,13 +33,14 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="HumanML3D-layout folder (the real dataset or make-corpus output)")
     parser.add_argument("--out", required=True, help="model folder to write (args.json + model*.pt)")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="demo",
-                        help="starting configuration: 'demo' = the embedded model's recipe, 'tiny' = a seconds-long test run")
+                        help="starting configuration: 'demo' = the embedded model's network and schedule, 'demo_pooled' = "
+                             "the earlier pooled-text one, 'tiny' = a seconds-long test run")
     defaults = TrainConfig(data_dir="", out_dir="")
     for name in ("arch", "text_encoder_type", "text_encoder_dir", "latent_dim", "layers", "ff_size", "num_heads",
                  "diffusion_steps", "batch_size", "lr", "num_steps", "warmup_steps", "ema_beta", "lambda_vel",
                  "word_drop_prob", "seed", "device", "threads", "log_interval", "val_interval", "save_interval", "max_clips"):
-        value = getattr(defaults, name)
-        kind = {"max_clips": int, "text_encoder_dir": str}.get(name, type(value))
+        value = PRESETS["demo"].get(name, getattr(defaults, name))
+        kind = {"max_clips": int, "text_encoder_dir": str}.get(name, type(getattr(defaults, name)))
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
                             help=f"override the preset (demo default: {value})")
     parser.add_argument("--no-mask-frames", action="store_true", help="train without frame masking (pads to 196)")

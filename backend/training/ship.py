@@ -71,7 +71,10 @@ limited vocabulary** (walking, running, turning, jumping, sitting, squatting, wa
 clapping, kicking, punching, bowing, jumping jacks and two-part sequences), not HumanML3D quality:
 for real text-to-motion use the official MDM checkpoints.
 
-- Made by: `{command}`
+Made by:
+```sh
+{command}
+```
 - Corpus: {record['corpus'].get('num_clips')} clips, seed {record['corpus'].get('seed')} (`python -m backend make-corpus`)
 - Checkpoint: step {step}; final training loss {record['final_loss']:.4f}, EMA validation loss
   {record['final_val_loss_ema'] if record['final_val_loss_ema'] is None else round(record['final_val_loss_ema'], 4)}

@@ -96,15 +96,15 @@ _DEMO = dict(latent_dim=192, layers=4, ff_size=768, num_heads=4, batch_size=32, 
              warmup_steps=300, ema_beta=0.998, log_interval=50, val_interval=500, save_interval=500)
 
 PRESETS = {
-    # The embedded demo model's first phase: ~2 M parameters (8 MB); about 1.5 h on an idle 2-core CPU
-    # (then --resume --num-steps 9500 --oversample wav=4 --oversample kick=4, see its README).
-    "demo": _DEMO,
-    # The same size as a trans_dec cross-attending to MiniLM's sentence row + per-word rows (2.6 M
-    # parameters, 10.5 MB; ~1.7 h). Trained once with --oversample wav=4 --oversample kick=4 (EMA val
-    # loss 0.0698 at 8,000 steps): it tells left from right (waves and kicks, 4/4 each side) but did not
-    # turn around (0/4) nor follow the hop/leap/spring paraphrases. 1,000 more steps with --resume and
-    # --oversample turn=4 as well passed every main check (turns 3/4) but still not those paraphrases.
-    "demo_tokens": dict(_DEMO, arch="trans_dec", text_encoder_type="minilm_tokens"),
+    # The embedded demo model's network: a trans_dec (latent 192, 4 layers, 2.6 M parameters, 10.5 MB)
+    # cross-attending to MiniLM's sentence row and per-word rows, so "right" and "left" stay visible.
+    # Its recipe is 8,000 steps (~1.5 h on 2 idle cores) and then --resume phases with more
+    # oversampling and word dropout; the exact commands are in backend/models/demo/README.md.
+    "demo": dict(_DEMO, arch="trans_dec", text_encoder_type="minilm_tokens"),
+    # The previous demo model: the same size as a trans_enc on the pooled sentence embedding (2.0 M
+    # parameters). The pooled embeddings of "waves with the right/left hand" have cosine 0.98 and it
+    # mostly confused the sides (right-hand wave and right-leg kick 1/4 each, 9,500 steps).
+    "demo_pooled": _DEMO,
     # A seconds-long run for the test suite.
     "tiny": dict(latent_dim=32, layers=1, ff_size=64, num_heads=2, diffusion_steps=10, batch_size=8,
                  num_steps=60, warmup_steps=5, log_interval=10, val_interval=30, save_interval=60, lr=1e-3),
