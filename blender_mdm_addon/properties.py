@@ -14,7 +14,7 @@ MAX_SECONDS = 9.8  # MDM's 196 frames at 20 fps
 
 # name -> (property constructor, kwargs); shared by the scene settings and the operator.
 GENERATION_PROPS = {
-    "prompt": (StringProperty, dict(name="Prompt", default="a person walks forward and waves",
+    "prompt": (StringProperty, dict(name="Prompt", default="a person walks forward then turns around",
                                     description="what the body does, in plain English")),
     "seconds": (FloatProperty, dict(name="Length", default=4.0, min=0.5, max=MAX_SECONDS, unit='TIME_ABSOLUTE',
                                     description="clip length in seconds (MDM: at most 9.8)")),

@@ -6,7 +6,7 @@
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$repo/scripts/ensure_venv.sh"
-prompt="${1:-a person walks forward and waves with the right hand}"
+prompt="${1:-a person walks forward then turns around}"
 shift || true
 out="${MDM_DEMO_OUT:-$repo/out}"
 mkdir -p "$out"
