@@ -98,7 +98,7 @@ _DEMO = dict(latent_dim=192, layers=4, ff_size=768, num_heads=4, batch_size=32, 
 PRESETS = {
     # The embedded demo model's network: a trans_dec (latent 192, 4 layers, 2.6 M parameters, 10.5 MB)
     # cross-attending to MiniLM's sentence row and per-word rows, so "right" and "left" stay visible.
-    # Its recipe is 8,000 steps (~1.5 h on 2 idle cores) and then --resume phases with more
+    # Its recipe is 8,000 steps (~1.7 h on 2 idle cores) and then --resume phases with more
     # oversampling and word dropout; the exact commands are in backend/models/demo/README.md.
     "demo": dict(_DEMO, arch="trans_dec", text_encoder_type="minilm_tokens"),
     # The previous demo model: the same size as a trans_enc on the pooled sentence embedding (2.0 M
