@@ -74,16 +74,25 @@ def test_command_line_options_override_the_preset_and_keep_the_rest():
     _add_train(parser)
     demo = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o"]))
     assert (demo.arch, demo.text_encoder_type, demo.num_steps, demo.oversample, demo.word_drop_prob) == \
-        ("trans_dec", "minilm_tokens", 8000, {}, 0.0)
+        ("trans_dec", "minilm_tokens", 8000, {"wav": 4, "kick": 4, "turn": 4, "jump": 3}, 0.3)
     pooled = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o", "--preset", "demo_pooled"]))
     assert (pooled.arch, pooled.text_encoder_type, pooled.latent_dim) == ("trans_enc", "minilm", demo.latent_dim)
-    dropping = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o", "--word-drop-prob", "0.3"]))
-    assert dropping.word_drop_prob == 0.3
+    assert (pooled.oversample, pooled.word_drop_prob) == ({}, 0.0)
+    official = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o", "--preset", "humanml"]))
+    assert (official.arch, official.text_encoder_type, official.latent_dim, official.layers, official.diffusion_steps,
+            official.batch_size, official.oversample, official.word_drop_prob) == \
+        ("trans_enc", "clip", 512, 8, 1000, 64, {}, 0.0)
+    assert learning_rate(official, 0) == learning_rate(official, 300_000) == 1e-4     # constant, as in MDM
+    no_dropout = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o", "--word-drop-prob", "0"]))
+    assert no_dropout.word_drop_prob == 0.0
+    # --oversample adds to the preset's table, changes a factor, or removes an entry with factor 1
     changed = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o",
                                                         "--arch", "trans_enc", "--text-encoder-type", "minilm",
-                                                        "--oversample", "walk=2", "--num-steps", "10"]))
+                                                        "--oversample", "walk=2", "--oversample", "turn=6",
+                                                        "--oversample", "jump=1", "--num-steps", "10"]))
     assert (changed.arch, changed.text_encoder_type, changed.oversample, changed.num_steps) == \
-        ("trans_enc", "minilm", {"walk": 2}, 10)
+        ("trans_enc", "minilm", {"wav": 4, "kick": 4, "turn": 6, "walk": 2}, 10)
+    assert PRESETS["demo"]["oversample"] == {"wav": 4, "kick": 4, "turn": 4, "jump": 3}   # left untouched
     assert changed.latent_dim == PRESETS["demo"]["latent_dim"] == 192
 
 

@@ -34,7 +34,8 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="model folder to write (args.json + model*.pt)")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="demo",
                         help="starting configuration: 'demo' = the embedded model's network and schedule, 'demo_pooled' = "
-                             "the earlier pooled-text one, 'tiny' = a seconds-long test run")
+                             "the earlier pooled-text one, 'humanml' = the official MDM recipe for the real dataset (trans_enc, "
+                             "CLIP, 1000 steps), 'tiny' = a seconds-long test run")
     defaults = TrainConfig(data_dir="", out_dir="")
     for name in ("arch", "text_encoder_type", "text_encoder_dir", "latent_dim", "layers", "ff_size", "num_heads",
                  "diffusion_steps", "batch_size", "lr", "num_steps", "warmup_steps", "ema_beta", "lambda_vel",
@@ -46,7 +47,9 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-mask-frames", action="store_true", help="train without frame masking (pads to 196)")
     parser.add_argument("--oversample", action="append", default=[], metavar="REGEX=FACTOR",
                         help="draw clips whose caption matches REGEX FACTOR times as often (repeatable), "
-                             "e.g. --oversample 'wav(e|es|ing)=3'")
+                             "e.g. --oversample 'wav(e|es|ing)=3'; added to the preset's table (demo: "
+                             + (", ".join(f"{k}={v}" for k, v in PRESETS["demo"]["oversample"].items()))
+                             + "), REGEX=1 removes an entry")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the newest model*.pt in --out (same options as the interrupted run)")
 
@@ -57,6 +60,7 @@ def train_config_from_args(args: argparse.Namespace):
 
     from .train import PRESETS, TrainConfig
     overrides = dict(PRESETS[args.preset])
+    overrides["oversample"] = dict(overrides.get("oversample", {}))   # never share the preset's table
     for field in dataclasses.fields(TrainConfig):
         value = getattr(args, field.name, None)
         if value is not None and field.name not in ("data_dir", "out_dir", "oversample"):
@@ -65,7 +69,8 @@ def train_config_from_args(args: argparse.Namespace):
         overrides["mask_frames"] = False
     overrides["resume"] = args.resume
     if args.oversample:
-        overrides["oversample"] = _parse_oversample(args.oversample)
+        table = {**overrides.get("oversample", {}), **_parse_oversample(args.oversample)}
+        overrides["oversample"] = {pattern: factor for pattern, factor in table.items() if factor > 1}
     cfg = TrainConfig(data_dir=args.data, out_dir=args.out, **overrides)
     if cfg.num_steps < 1 or cfg.batch_size < 1:
         raise InputError("--num-steps and --batch-size must be positive")
