@@ -99,7 +99,8 @@ PRESETS = {
     # The embedded demo model: a trans_dec (latent 192, 4 layers, 2.6 M parameters, 10.5 MB)
     # cross-attending to MiniLM's sentence row and per-word rows, so "right" and "left" stay visible.
     # Waves, kicks, turns and jumps are oversampled (they came out weakest without it) and 30 % of the
-    # word rows are hidden (word dropout), which makes unseen synonyms lean on the sentence row.
+    # word rows are hidden (word dropout), so the network also learns to follow the sentence row alone
+    # (meant for words the corpus never uses).
     # 8,000 steps take ~1.8 h on 2 idle cores; backend/models/demo/README.md has the shipped recipe.
     "demo": dict(_DEMO, arch="trans_dec", text_encoder_type="minilm_tokens",
                  oversample={"wav": 4, "kick": 4, "turn": 4, "jump": 3}, word_drop_prob=0.3),
