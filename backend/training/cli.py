@@ -69,7 +69,7 @@ def train_config_from_args(args: argparse.Namespace):
         overrides["mask_frames"] = False
     overrides["resume"] = args.resume
     if args.oversample:
-        table = {**overrides.get("oversample", {}), **_parse_oversample(args.oversample)}
+        table = {**overrides["oversample"], **_parse_oversample(args.oversample)}
         overrides["oversample"] = {pattern: factor for pattern, factor in table.items() if factor > 1}
     cfg = TrainConfig(data_dir=args.data, out_dir=args.out, **overrides)
     if cfg.num_steps < 1 or cfg.batch_size < 1:
