@@ -34,6 +34,7 @@ from ..mdm.args import ModelArgs, args_to_json_dict
 from ..mdm.diffusion import build_schedule
 from ..mdm.network import MDM
 from ..mdm.text_encoders import load_text_encoder
+from ..mdm.text_tokens import POOLED
 from ..motion.skeleton import RIC
 from ..version import __version__
 from .dataset import LengthBucketSampler, TrainingData, load_normalizer, load_split
@@ -172,6 +173,10 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
 class Trainer:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
+        if cfg.word_drop_prob > 0 and POOLED.get(cfg.text_encoder_type, False):   # before minutes of encoding
+            raise InputError(f"word dropout (word_drop_prob {cfg.word_drop_prob}, the demo preset's default) needs "
+                             f"per-word conditioning, and text_encoder_type {cfg.text_encoder_type!r} gives one pooled "
+                             f"row per caption: pass --word-drop-prob 0 or use a per-word encoder (minilm_tokens, bert)")
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
@@ -191,9 +196,6 @@ class Trainer:
         t0 = time.perf_counter()
         self.text = CaptionEmbeddings(captions, cfg.text_encoder_type, cfg.text_encoder_dir, self.device)
         log.info("encoded %d captions in %.1f s", len(captions), time.perf_counter() - t0)
-        if cfg.word_drop_prob > 0 and self.text.max_len == 1:
-            raise InputError(f"word_drop_prob needs per-word conditioning; text_encoder_type "
-                             f"{cfg.text_encoder_type!r} gives one pooled row per caption")
         if self.text.width != self.args.clip_dim:
             raise InputError(f"text encoder gives {self.text.width}-d features, the model expects {self.args.clip_dim}")
 
