@@ -35,6 +35,20 @@ def test_held_out_paraphrases_are_outside_the_grammar():
     assert C.producible("the man jumps up and down twice")  # the checker itself does find grammar sentences
 
 
+# The word each held-out paraphrase hinges on: no training caption may contain it in any form, or
+# the paraphrase check would quietly become an in-distribution one.
+UNSEEN_STEMS = ("stroll", "amble", "dash", "race", "hop", "leap", "spring", "settle", "stool", "greet", "about",
+                "spin", "boot")
+
+
+def test_the_paraphrases_key_words_never_occur_in_training_captions():
+    vocabulary = {w for caption in C._single_caption_set() for w in caption.split()}
+    vocabulary |= {w for frame in C.DOUBLE_FRAMES for w in frame.split() if "{" not in w}
+    for stem in UNSEEN_STEMS:
+        assert any(stem in item["text"] for item in HELD_OUT_PARAPHRASES), stem
+        assert not [w for w in vocabulary if w.startswith(stem)], stem
+
+
 def test_every_verb_phrase_renders_cleanly():
     for phrase in C.enumerate_phrases():
         vps = C.verb_phrases(phrase)
