@@ -15,7 +15,7 @@ from .captions import HELD_OUT_PARAPHRASES, producible, sample_captions
 from .clip import Clip
 from .families import FAMILIES, TooLong
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 FAMILY_NAMES = tuple(FAMILIES)
 
 

@@ -63,7 +63,9 @@ _TURN_WORDS = {"left": ["[turn] left", "[turn] to the left", "[turn] to {poss} l
                "right": ["[turn] right", "[turn] to the right", "[turn] to {poss} right", "[make] a right turn",
                          "[turn] ninety degrees to the right"],
                "around": ["[turn] around", "[turn] all the way around", "[turn] back", "[make] a half turn",
-                          "[turn] one hundred and eighty degrees", "[turn] to face the other way"]}
+                          "[turn] one hundred and eighty degrees", "[turn] to face the other way",
+                          "[do] a half turn", "[do] a u-turn", "[make] a u-turn", "[reverse] direction",
+                          "[face] the other way", "[turn] to face backward"]}
 
 
 def _locomotion(s: dict) -> list[str]:
@@ -113,7 +115,8 @@ def _jump(s):
                  "[do] a long jump", "[jump] a short distance forward"]
     else:
         bases = ["[jump]", "[jump] up", "[jump] in place", "[jump] straight up", "[jump] up high",
-                 "[jump] into the air"]
+                 "[jump] into the air", "[jump] upward", "[jump] straight upward", "[bounce] up off the ground",
+                 "[push] off the ground and [jump] up"]
     if count == 1:
         return bases + ([] if forward else ["[do] a jump", "[jump] once"])
     more = _with(["[jump] forward", "[jump] ahead"] if forward else ["[jump]", "[jump] up", "[jump] in place",
@@ -288,14 +291,14 @@ def all_single_captions(phrase: Phrase) -> set[str]:
 _POS = {
     "DET": "a an the both their his her each every".split(),
     "PRON": "someone himself herself themselves".split(),
-    "ADP": "with to in on at from above over onto of along into before after like out up down".split(),
+    "ADP": "with to in on at from above over onto of along into before after like out up down off".split(),
     "CCONJ": "and".split(),
     "AUX": "is".split(),
     "NUM": "one two three four five six seven eight hundred ninety".split(),
     "ADJ": ("left right slow normal fast easy full short long slight deep straight seated curved high wide "
             "star quarter half").split(),
     "ADV": ("forward forwards backward backwards ahead sideways around back then slowly quickly briskly "
-            "hurriedly leisurely steadily still there quietly idle once twice times very deeply slightly "
+            "hurriedly leisurely steadily still there quietly idle once twice times very deeply slightly upward "
             "little together first horizontally high low all way away again apart").split(),
 }
 _LEMMA = {"arms": "arm", "hands": "hand", "legs": "leg", "feet": "foot", "steps": "step", "squats": "squat",
