@@ -238,7 +238,7 @@ def test_word_dropout_needs_per_word_conditioning(tiny_corpus, tmp_path):
     with pytest.raises(InputError, match="per-word") as refused:
         Trainer(TrainConfig(data_dir=str(tiny_corpus), out_dir=str(tmp_path / "p"), text_encoder_type="minilm",
                             word_drop_prob=0.2, **PRESETS["tiny"]))
-    assert "--word-drop-prob 0" in str(refused.value)          # says how to get going
+    assert "--word-drop-prob 0 --sentence-drop-prob 0" in str(refused.value)   # says how to get going
     # refused up front, before the data is read and the captions are encoded
     with pytest.raises(InputError, match="per-word"):
         Trainer(TrainConfig(data_dir=str(tmp_path / "no-such-corpus"), out_dir=str(tmp_path / "q"),

@@ -27,6 +27,9 @@ DIMS = {"clip": 512, "bert": 768, "minilm": 384, "minilm_tokens": 384}  # width 
 POOLED = {"clip": True, "bert": False, "minilm": True, "minilm_tokens": False}
 CLIP_MAX_TEXT_TOKENS = 20  # official max_text_len for HumanML3D: context 22 = SOT + 20 + EOT
 CLIP_CONTEXT = 77
+# written by our training beside a per-word model: {"text_encoder_type", "token_ids": the ids of every
+# training caption}; at inference the rows of other ids (words the network never saw) are hidden
+CAPTION_VOCABULARY = "caption_vocabulary.json"
 
 
 class PromptTokenizer:

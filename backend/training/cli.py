@@ -39,7 +39,7 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
     defaults = TrainConfig(data_dir="", out_dir="")
     for name in ("arch", "text_encoder_type", "text_encoder_dir", "latent_dim", "layers", "ff_size", "num_heads",
                  "diffusion_steps", "batch_size", "lr", "num_steps", "warmup_steps", "ema_beta", "lambda_vel",
-                 "word_drop_prob", "seed", "device", "threads", "log_interval", "val_interval", "save_interval", "max_clips"):
+                 "word_drop_prob", "sentence_drop_prob", "seed", "device", "threads", "log_interval", "val_interval", "save_interval", "max_clips"):
         value = PRESETS["demo"].get(name, getattr(defaults, name))
         kind = {"max_clips": int, "text_encoder_dir": str}.get(name, type(getattr(defaults, name)))
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=None,

@@ -34,7 +34,7 @@ from ..mdm.args import ModelArgs, args_to_json_dict
 from ..mdm.diffusion import build_schedule
 from ..mdm.network import MDM
 from ..mdm.text_encoders import load_text_encoder
-from ..mdm.text_tokens import POOLED
+from ..mdm.text_tokens import CAPTION_VOCABULARY, POOLED
 from ..motion.skeleton import RIC
 from ..version import __version__
 from .dataset import LengthBucketSampler, TrainingData, load_normalizer, load_split
@@ -60,6 +60,10 @@ class TrainConfig:
     # cross-attention with this probability, so the network also learns to follow the sentence row
     # alone (paraphrases whose words it never saw)
     word_drop_prob: float = 0.0
+    # per-word conditioning only: this fraction of the samples has every word row hidden, so the
+    # sentence row alone must carry the action; with the words a model never saw hidden at inference
+    # (caption_vocabulary.json) a paraphrase then leans on its sentence embedding
+    sentence_drop_prob: float = 0.0
     mask_frames: bool = True
     pos_embed_max_len: int = 256
     # optimisation
@@ -104,7 +108,8 @@ PRESETS = {
     # (meant for words the corpus never uses).
     # 8,000 steps take ~1.8 h on 2 idle cores; backend/models/demo/README.md has the shipped recipe.
     "demo": dict(_DEMO, arch="trans_dec", text_encoder_type="minilm_tokens",
-                 oversample={"wav": 4, "kick": 4, "turn": 4, "jump": 3}, word_drop_prob=0.3),
+                 oversample={"wav": 4, "kick": 4, "turn": 4, "jump": 3}, word_drop_prob=0.3,
+                 sentence_drop_prob=0.25),
     # The previous demo model: the same size as a trans_enc on the pooled sentence embedding (2.0 M
     # parameters). The pooled embeddings of "waves with the right/left hand" have cosine 0.98 and it
     # mostly confused the sides (right-hand wave and right-leg kick 1/4 each, 9,500 steps).
@@ -128,6 +133,8 @@ class CaptionEmbeddings:
     def __init__(self, captions: list[str], kind: str, folder: str | None, device: torch.device):
         encoder = load_text_encoder(kind, folder, device="cpu")
         rows = []
+        # every token id of the captions: the words the network ever saw (-> caption_vocabulary.json)
+        self.token_ids = sorted({i for caption in captions for i in encoder.tokens.ids(caption)})
         for caption in captions:
             with torch.inference_mode():
                 tokens, _ = encoder.encode(caption)      # [1, L, D]
@@ -173,10 +180,12 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
 class Trainer:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
-        if cfg.word_drop_prob > 0 and POOLED.get(cfg.text_encoder_type, False):   # before minutes of encoding
-            raise InputError(f"word dropout (word_drop_prob {cfg.word_drop_prob}, the demo preset's default) needs "
-                             f"per-word conditioning, and text_encoder_type {cfg.text_encoder_type!r} gives one pooled "
-                             f"row per caption: pass --word-drop-prob 0 or use a per-word encoder (minilm_tokens, bert)")
+        if (cfg.word_drop_prob > 0 or cfg.sentence_drop_prob > 0) and POOLED.get(cfg.text_encoder_type, False):
+            # refused before minutes of caption encoding
+            raise InputError(f"word dropout (word_drop_prob {cfg.word_drop_prob}, sentence_drop_prob "
+                             f"{cfg.sentence_drop_prob}: the demo preset's defaults) needs per-word conditioning, and "
+                             f"text_encoder_type {cfg.text_encoder_type!r} gives one pooled row per caption: pass "
+                             f"--word-drop-prob 0 --sentence-drop-prob 0 or use a per-word encoder (minilm_tokens, bert)")
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
@@ -255,8 +264,10 @@ class Trainer:
         return self.sqrt_ac[t][:, None, None] * x0 + self.sqrt_1m_ac[t][:, None, None] * noise
 
     def _dropped_words(self, shape: torch.Size) -> torch.Tensor:
-        """[B, L] bool: word rows to hide this step; row 0 always stays visible."""
+        """[B, L] bool: word rows to hide this step (single words, or all of a sample's); row 0 always stays."""
         hidden = torch.rand(shape, generator=self.generator) < self.cfg.word_drop_prob
+        if self.cfg.sentence_drop_prob > 0:   # drawn only when used: older recipes keep their random stream
+            hidden |= (torch.rand(shape[0], generator=self.generator) < self.cfg.sentence_drop_prob)[:, None]
         hidden[:, 0] = False
         return hidden.to(self.device)
 
@@ -268,7 +279,7 @@ class Trainer:
         t = torch.randint(0, cfg.diffusion_steps, (b,), generator=self.generator).to(self.device)
         noise = torch.randn(x0.shape, generator=self.generator).to(self.device)
         drop = (torch.rand(b, generator=self.generator) < cfg.cond_mask_prob).to(self.device)
-        if cfg.word_drop_prob > 0:
+        if cfg.word_drop_prob > 0 or cfg.sentence_drop_prob > 0:
             text_pad = text_pad | self._dropped_words(text_pad.shape)
         out = self.model.denoise(self._noised(x0, t, noise), t, text, text_pad, drop, ~valid)
         loss = training_loss(out, x0, valid, cfg.lambda_vel)
@@ -321,6 +332,9 @@ class Trainer:
         path = out / f"model{self.step:09d}.pt"
         torch.save({"model": self.model.state_dict(), "model_avg": self.ema.state_dict()}, path)
         torch.save({"step": self.step, "optimizer": self.optimizer.state_dict()}, out / "training_state.pt")
+        if not POOLED.get(self.cfg.text_encoder_type, True):
+            vocabulary = {"text_encoder_type": self.cfg.text_encoder_type, "token_ids": self.text.token_ids}
+            (out / CAPTION_VOCABULARY).write_text(json.dumps(vocabulary))
         log_file = {"config": asdict(self.cfg), "history": self.history, "final": final, "resumed": self.resumed,
                     "num_parameters": sum(p.numel() for p in self.model.parameters())}
         (out / "training_log.json").write_text(json.dumps(log_file, indent=1))
