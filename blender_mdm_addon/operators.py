@@ -33,16 +33,26 @@ def _redraw_panels(context) -> None:
                 area.tag_redraw()
 
 
+def unseen_words_note(recipe: dict) -> str:
+    """What the model did not understand (words it never saw in training), for the status line."""
+    words = recipe.get("unseen_words") or []
+    if not words:
+        return ""
+    return f"; words this model was not trained on: {', '.join(words)} (it followed the sentence's overall meaning)"
+
+
 def key_result(operator, context, path: str, options: importer.ImportOptions) -> set:
     """Load + key a result file, reporting any failure on ``operator`` (the scene stays unchanged)."""
     try:
-        imported = importer.import_result(context, load_result(path), options)
+        result = load_result(path)
+        imported = importer.import_result(context, result, options)
     except _errors().BackendError as exc:
         operator.report({'ERROR'}, exc.message)
         controller.CONTROLLER.state, controller.CONTROLLER.message = controller.ERROR, exc.message
         return {'CANCELLED'}
     what = imported.rig.name if imported.rig else ", ".join(m.name for m in imported.meshes)
-    controller.CONTROLLER.message = f"Keyed {max(len(imported.actions), len(imported.meshes))} sample(s) on {what}"
+    controller.CONTROLLER.message = (f"Keyed {max(len(imported.actions), len(imported.meshes))} sample(s) on {what}"
+                                     + unseen_words_note(result.recipe))
     operator.report({'INFO'}, controller.CONTROLLER.message)
     return {'FINISHED'}
 
@@ -167,12 +177,14 @@ class MDM_OT_edit_range(_BackendJob, bpy.types.Operator):
 
     def _write(self, context, path):
         try:
-            action = editor.apply_edit(context, self._job, load_result(path))
+            result = load_result(path)
+            action = editor.apply_edit(context, self._job, result)
         except _errors().BackendError as exc:
             self.report({'ERROR'}, exc.message)
             controller.CONTROLLER.state, controller.CONTROLLER.message = controller.ERROR, exc.message
             return {'CANCELLED'}
-        controller.CONTROLLER.message = f"Edited frames {self.frame_start}-{self.frame_end} into '{action.name}'"
+        controller.CONTROLLER.message = (f"Edited frames {self.frame_start}-{self.frame_end} into '{action.name}'"
+                                         + unseen_words_note(result.recipe))
         self.report({'INFO'}, controller.CONTROLLER.message)
         return {'FINISHED'}
 

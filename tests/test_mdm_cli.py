@@ -36,6 +36,24 @@ def test_generate_writes_the_shared_result_format(tiny_model, tiny_encoders, tmp
     assert recipe["sampled_frames"] == 196 and "backend_version" in recipe
 
 
+def test_generate_names_the_words_the_model_was_not_trained_on(tiny_encoders, tmp_path, capsys):
+    from backend.mdm.text_encoders import load_text_encoder
+    from backend.mdm.text_tokens import CAPTION_VOCABULARY
+    model = write_tiny_model_dir(tmp_path / "words", arch="trans_dec", text_encoder="minilm_tokens")
+    tokens = load_text_encoder("minilm_tokens", tiny_encoders["minilm_tokens"]).tokens
+    (model / CAPTION_VOCABULARY).write_text(json.dumps({"text_encoder_type": "minilm_tokens",
+                                                        "token_ids": tokens.ids("a person walks forward")}))
+    out = tmp_path / "r.npz"
+    common = ["generate", "--model-dir", str(model), "--seconds", "1", "--steps", "2", "--device", "cpu",
+              "--text-encoder-dir", str(tiny_encoders["minilm_tokens"]), "--out", str(out)]
+    assert main(common + ["--prompt", "a person strolls forward"]) == 0
+    assert "was not trained on these words and followed the sentence's overall meaning instead: strolls" in \
+        capsys.readouterr().err
+    assert json.loads(str(np.load(out)["recipe"]))["unseen_words"] == ["strolls"]
+    assert main(common + ["--prompt", "a person walks forward"]) == 0
+    assert "not trained on" not in capsys.readouterr().err
+
+
 def test_generate_with_fit_adds_the_smpl_parameters(tiny_model, tiny_encoders, tmp_path):
     from backend.fitting.results import fit_result_arrays
     out = tmp_path / "fitted.npz"

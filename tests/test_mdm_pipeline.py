@@ -175,3 +175,46 @@ def test_edit_rejects_bad_windows(generators):
     bad[0, 0, 0] = np.nan
     with pytest.raises(InputError, match="NaN"):
         gen.edit(bad, ~mask)
+
+
+def test_words_the_model_never_saw_are_hidden_from_attention(tmp_path, tiny_encoders):
+    import json
+
+    from backend.mdm.text_tokens import CAPTION_VOCABULARY
+    folder = tmp_path / "m"
+    write_tiny_model_dir(folder, arch="trans_dec", text_encoder="minilm_tokens")
+    plain = P.MotionGenerator.load(folder, "cpu", tiny_encoders["minilm_tokens"])
+    tokens = plain.text_encoder.tokens
+    trained = tokens.ids("a person walks forward")
+    (folder / CAPTION_VOCABULARY).write_text(json.dumps({"text_encoder_type": "minilm_tokens", "token_ids": trained}))
+    gen = P.MotionGenerator.load(folder, "cpu", tiny_encoders["minilm_tokens"])
+    seen = []
+    denoise = gen.model.denoise
+
+    def spy(x, t, text, text_pad, *rest):
+        seen.append(None if text_pad is None else text_pad.clone())
+        return denoise(x, t, text, text_pad, *rest)
+    gen.model.denoise = spy
+    prompt = "a person strolls forward"
+    ids = tokens.ids(prompt)
+    unseen = [i for i, token_id in enumerate(ids) if token_id not in trained]
+    assert unseen                                                   # the tiny tokenizer splits "strolls" somehow
+    r = gen.generate(prompt, seconds=1.0, seed=2, num_samples=2, steps=3)
+    assert r.recipe["unseen_words"] == ["strolls"]
+    pad = seen[0][:2]                                                # the conditional rows of the batch
+    assert pad.shape == (2, 1 + len(ids)) and (pad.nonzero()[:, 1].unique() == torch.tensor(unseen) + 1).all()
+    assert not pad[:, 0].any()                                      # the sentence row stays
+    # what changed is the condition only: a plain model with those rows masked by hand gives the same motion
+    hand = plain.text_encoder.encode(prompt)[0]
+    masked = torch.zeros(1, hand.shape[1], dtype=torch.bool)
+    masked[0, torch.tensor(unseen) + 1] = True
+    plain.text_encoder.encode = lambda p: (hand, masked)
+    same = plain.generate(prompt, seconds=1.0, seed=2, num_samples=2, steps=3)
+    np.testing.assert_array_equal(same.features, r.features)
+    del plain.text_encoder.encode
+    assert not np.array_equal(plain.generate(prompt, seconds=1.0, seed=2, num_samples=2, steps=3).features, r.features)
+    # a prompt of trained words only: untouched, and the recipe says nothing was hidden
+    known = gen.generate("a person walks forward", seconds=1.0, seed=2, steps=3)
+    assert known.recipe["unseen_words"] == [] and "unseen_words" not in plain.generate("a", seconds=0.5).recipe
+    np.testing.assert_array_equal(known.features,
+                                  plain.generate("a person walks forward", seconds=1.0, seed=2, steps=3).features)

@@ -135,3 +135,37 @@ def test_wrong_projection_width_is_refused(tmp_path):
     CLIPModel(model.config).save_pretrained(folder)
     with pytest.raises(TextEncoderError, match="256-d features but MDM models expect 512"):
         TE.load_text_encoder("clip", folder)
+
+
+def test_caption_vocabulary_reads_its_file_and_hides_only_unseen_word_rows(tmp_path):
+    import json
+
+    from backend.errors import CheckpointError
+    from backend.mdm.text_tokens import CAPTION_VOCABULARY, CaptionVocabulary
+    assert CaptionVocabulary.read(tmp_path, "minilm_tokens") is None             # official folders have none
+    (tmp_path / CAPTION_VOCABULARY).write_text(json.dumps({"text_encoder_type": "minilm_tokens",
+                                                           "token_ids": [101, 102, 7, 8]}))
+    assert CaptionVocabulary.read(tmp_path, "minilm") is None                    # one pooled row: nothing to hide
+    vocabulary = CaptionVocabulary.read(tmp_path, "minilm_tokens")
+    assert vocabulary.unseen([101, 7, 9, 8, 5, 102]) == [2, 4]
+    assert vocabulary.hidden_rows([101, 7, 9, 8, 5, 102]) == [3, 5]              # row 0 is the sentence row
+    bert = CaptionVocabulary("bert", [101, 102, 7])
+    assert bert.hidden_rows([101, 7, 9, 102]) == [2]                             # no sentence row: no offset
+    assert bert.hidden_rows([4, 5]) == []                                        # never every row
+    for damaged in ('{"text_encoder_type": "bert", "token_ids": [1]}', '{"token_ids": "abc"}', "[1, 2"):
+        (tmp_path / CAPTION_VOCABULARY).write_text(damaged)
+        with pytest.raises(CheckpointError, match="delete it"):
+            CaptionVocabulary.read(tmp_path, "minilm_tokens")
+
+
+def test_words_at_names_whole_words_as_typed():
+    from backend.mdm.text_tokens import PromptTokenizer
+    folder = TE.resolve_folder("minilm_tokens")          # the packaged MiniLM: its real word-piece vocabulary
+    tokens = PromptTokenizer.from_file("minilm_tokens", folder / "tokenizer.json", 256, {"sep": 102})
+    prompt = "A person Pirouettes, then does an about-face"
+    ids = tokens.ids(prompt)
+    pieces = [tokens.tokenizer.id_to_token(i) for i in ids]
+    assert pieces[3:6] == ["pi", "##rou", "##ettes"]                 # one word, three rows
+    assert tokens.words_at(prompt, [4, 5, 3]) == ["Pirouettes"]     # named once, as typed
+    assert tokens.words_at(prompt, list(range(len(ids)))) == ["A", "person", "Pirouettes", ",", "then", "does", "an",
+                                                               "about", "-", "face"]   # [CLS] / [SEP] name none

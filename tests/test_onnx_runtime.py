@@ -162,6 +162,33 @@ def test_the_folder_describes_itself(onnx_exports, pair, name):
     assert onnx_gen.text_encoder.tokens.settings() == torch_gen.text_encoder.tokens.settings()
 
 
+def test_the_caption_vocabulary_travels_with_the_export_and_hides_the_same_rows(onnx_exports, tiny_encoders,  # noqa: F811
+                                                                                   tmp_path):
+    import json
+    import shutil
+
+    from backend.mdm.text_tokens import CAPTION_VOCABULARY
+    from backend.onnx_runtime.export import export_model
+    source, _ = onnx_exports("dec_minilm_tokens")
+    model_dir = tmp_path / "model"
+    shutil.copytree(source, model_dir)
+    encoder_dir = tiny_encoders["minilm_tokens"]
+    trained = MotionGenerator.load(model_dir, "cpu", encoder_dir).text_encoder.tokens.ids("a person walks forward")
+    (model_dir / CAPTION_VOCABULARY).write_text(json.dumps({"text_encoder_type": "minilm_tokens", "token_ids": trained}))
+    export_dir = export_model(model_dir, tmp_path / "onnx", encoder_dir)
+    assert (export_dir / CAPTION_VOCABULARY).read_bytes() == (model_dir / CAPTION_VOCABULARY).read_bytes()
+    torch_gen, onnx_gen = MotionGenerator.load(model_dir, "cpu", encoder_dir), OnnxMotionGenerator.load(export_dir, "cpu")
+    a = torch_gen.generate("a person strolls forward", seconds=1.2, seed=4, num_samples=2)
+    b = onnx_gen.generate("a person strolls forward", seconds=1.2, seed=4, num_samples=2)
+    assert a.recipe["unseen_words"] == b.recipe["unseen_words"] != []
+    assert np.abs(_normalized(onnx_gen, b) - _normalized(torch_gen, a)).max() <= TOL_SAMPLE
+    # a model folder without the file exports without it (an earlier export's copy does not linger)
+    (model_dir / CAPTION_VOCABULARY).unlink()
+    export_model(model_dir, export_dir, encoder_dir)
+    assert not (export_dir / CAPTION_VOCABULARY).exists()
+    assert "unseen_words" not in OnnxMotionGenerator.load(export_dir, "cpu").generate("a person strolls", seconds=0.5).recipe
+
+
 BLOCK_TORCH = """
 import sys
 class Blocker:

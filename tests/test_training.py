@@ -73,18 +73,20 @@ def test_command_line_options_override_the_preset_and_keep_the_rest():
     parser = argparse.ArgumentParser()
     _add_train(parser)
     demo = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o"]))
-    assert (demo.arch, demo.text_encoder_type, demo.num_steps, demo.oversample, demo.word_drop_prob) == \
-        ("trans_dec", "minilm_tokens", 8000, {"wav": 4, "kick": 4, "turn": 4, "jump": 3}, 0.3)
+    assert (demo.arch, demo.text_encoder_type, demo.num_steps, demo.oversample, demo.word_drop_prob,
+            demo.sentence_drop_prob) == ("trans_dec", "minilm_tokens", 8000, {"wav": 4, "kick": 4, "turn": 4, "jump": 3},
+                                         0.3, 0.25)
     pooled = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o", "--preset", "demo_pooled"]))
     assert (pooled.arch, pooled.text_encoder_type, pooled.latent_dim) == ("trans_enc", "minilm", demo.latent_dim)
-    assert (pooled.oversample, pooled.word_drop_prob) == ({}, 0.0)
+    assert (pooled.oversample, pooled.word_drop_prob, pooled.sentence_drop_prob) == ({}, 0.0, 0.0)
     official = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o", "--preset", "humanml"]))
     assert (official.arch, official.text_encoder_type, official.latent_dim, official.layers, official.diffusion_steps,
             official.batch_size, official.oversample, official.word_drop_prob) == \
         ("trans_enc", "clip", 512, 8, 1000, 64, {}, 0.0)
     assert learning_rate(official, 0) == learning_rate(official, 300_000) == 1e-4     # constant, as in MDM
-    no_dropout = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o", "--word-drop-prob", "0"]))
-    assert no_dropout.word_drop_prob == 0.0
+    no_dropout = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o", "--word-drop-prob", "0",
+                                                           "--sentence-drop-prob", "0"]))
+    assert no_dropout.word_drop_prob == no_dropout.sentence_drop_prob == 0.0
     # --oversample adds to the preset's table, changes a factor, or removes an entry with factor 1
     changed = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o",
                                                         "--arch", "trans_enc", "--text-encoder-type", "minilm",
@@ -122,6 +124,15 @@ def test_tiny_training_run_learns_writes_official_layout_and_samples(tiny_corpus
                        ckpt["model_avg"]["output_process.poseFinal.weight"])
     result = gen.generate("a person walks forward", seconds=2.0, seed=1)
     assert result.joints.shape == (1, 40, 22, 3) and np.isfinite(result.joints).all()
+    # a per-word model records the words it was trained on (every caption's token ids); a pooled one has none
+    vocabulary = out / "caption_vocabulary.json"
+    assert vocabulary.is_file() == (text_encoder == "minilm_tokens")
+    if vocabulary.is_file():
+        trained = {i for caption in trainer.train_data.captions + trainer.val_data.captions
+                   for i in gen.text_encoder.tokens.ids(caption)}
+        assert set(json.loads(vocabulary.read_text())["token_ids"]) == trained
+        assert result.recipe["unseen_words"] == []
+        assert gen.generate("a person pirouettes", seconds=0.5).recipe["unseen_words"]
 
 
 def test_train_cli_rejects_bad_values(tiny_corpus, tmp_path):
@@ -231,6 +242,34 @@ def test_word_dropout_hides_word_rows_but_never_the_sentence_row(tiny_corpus, tm
     assert not pad[:, 0].any()                                  # the sentence row always stays
     assert pad[padding].all()                                   # padding stays padding
     assert 0.35 < (pad[:, 1:] & words).sum() / words.sum() < 0.65   # about half of the words hidden
+
+
+def test_sentence_dropout_hides_every_word_row_of_a_quarter_of_the_samples(tiny_corpus, tmp_path):
+    cfg = TrainConfig(data_dir=str(tiny_corpus), out_dir=str(tmp_path / "s"), arch="trans_dec",
+                      text_encoder_type="minilm_tokens", sentence_drop_prob=0.25, **PRESETS["tiny"])
+    trainer = Trainer(cfg)
+    gathered, seen = [], []
+    gather, denoise = trainer.text.gather, trainer.model.denoise
+
+    def spy_gather(ids):
+        text, text_pad = gather(ids)
+        gathered.append(text_pad.clone())
+        return text, text_pad
+
+    def spy_denoise(x, t, text, text_pad, *rest):
+        seen.append(text_pad.clone())
+        return denoise(x, t, text, text_pad, *rest)
+    trainer.text.gather, trainer.model.denoise = spy_gather, spy_denoise
+    batches = trainer.batch_iterator()
+    for _ in range(16):
+        trainer.train_step(next(batches))
+    padding, pad = torch.cat(gathered), torch.cat(seen)         # [16B, L] before / after dropout
+    words = ~padding[:, 1:]
+    hidden = (pad[:, 1:] & words).sum(1)
+    everything, nothing = hidden == words.sum(1), hidden == 0
+    assert (everything | nothing).all()                         # a sample keeps all its words or none
+    assert 0.12 < everything.float().mean() < 0.4               # about a quarter of them none
+    assert not pad[:, 0].any() and pad[padding].all()
 
 
 def test_word_dropout_needs_per_word_conditioning(tiny_corpus, tmp_path):

@@ -32,6 +32,7 @@ from ..motion.skeleton import FEATURE_DIM
 from .args import ModelArgs
 from .diffusion import Schedule, build_schedule
 from .sampler import NoiseSource, SeededNoise, from_model_layout, to_model_layout
+from .text_tokens import WORD_ROW_OFFSET, CaptionVocabulary
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +148,13 @@ class MotionGeneratorBase:
     device: object               # printed into the recipe
     normalizer: MotionNormalizer
     max_frames: int
+    text_encoder: object         # has ``tokens`` (text_tokens.PromptTokenizer)
+    caption_vocabulary: CaptionVocabulary | None = None   # per-word models trained by this project
 
     def _denoiser(self, prompt: str, batch: int, scale: float, conditional: bool,
-                  frame_pad: np.ndarray | None) -> Denoiser:
-        """The guided denoiser for ``batch`` samples of ``prompt``; frame_pad [B, T] bool or None."""
+                  frame_pad: np.ndarray | None, hidden_rows: list[int]) -> Denoiser:
+        """The guided denoiser for ``batch`` samples of ``prompt``; frame_pad [B, T] bool or None;
+        hidden_rows: condition rows to hide from attention (see ``_unseen_words``)."""
         raise NotImplementedError
 
     def _sample(self, denoiser: Denoiser, shape, schedule: Schedule, noise: NoiseSource, known=None,
@@ -165,6 +169,21 @@ class MotionGeneratorBase:
                         "replaced by 1 (no classifier-free guidance), as in the official code", self.model_id, guidance)
             return 1.0
         return guidance
+
+    def _unseen_words(self, prompt: str) -> tuple[list[int], dict]:
+        """-> (condition rows of the prompt's words the model never saw in training, recipe entry).
+
+        Only for models with a ``caption_vocabulary.json`` (see ``text_tokens.CaptionVocabulary``);
+        the recipe lists the hidden words so the user can see what was not understood."""
+        if self.caption_vocabulary is None or not prompt:
+            return [], {}
+        tokens = self.text_encoder.tokens
+        rows = self.caption_vocabulary.hidden_rows(tokens.ids(prompt))
+        words = tokens.words_at(prompt, [r - WORD_ROW_OFFSET[self.args.text_encoder_type] for r in rows])
+        if words:
+            log.info("%s never saw these words in training; they are hidden, the sentence embedding carries them: %s",
+                     self.model_id, ", ".join(words))
+        return rows, {"unseen_words": words}
 
     def _schedule(self, steps) -> Schedule:
         if steps is not None:
@@ -193,14 +212,15 @@ class MotionGeneratorBase:
         sampled_frames = n_frames if self.args.mask_frames else self.max_frames
         conditional = bool(prompt)
         used = self._guidance_used(guidance, conditional)
-        denoiser = self._denoiser(prompt, k, used, conditional, None)
+        hidden_rows, unseen = self._unseen_words(prompt)
+        denoiser = self._denoiser(prompt, k, used, conditional, None, hidden_rows)
         x = self._sample(denoiser, (k, FEATURE_DIM, 1, sampled_frames), schedule,
                          noise if noise is not None else SeededNoise(seed), progress=progress, cancel=cancel,
                          sampler=sampler)
         recipe = dict(op="generate", prompt=prompt, seconds=float(seconds), n_frames=n_frames,
                       sampled_frames=sampled_frames, seed=seed, num_samples=k, guidance=guidance,
                       guidance_used=used if conditional else 0.0, steps=schedule.num_steps, sampler=sampler,
-                      noise="numpy-pcg64" if noise is None else type(noise).__name__)
+                      noise="numpy-pcg64" if noise is None else type(noise).__name__, **unseen)
         return self._result(x, n_frames, np.full(k, n_frames), recipe)
 
     def edit(self, known_features_normalized: np.ndarray, inpaint_mask: np.ndarray, prompt: str = "",
@@ -232,12 +252,13 @@ class MotionGeneratorBase:
             frame_pad = np.arange(sampled)[None, :] >= lengths[:, None]                  # [K, T] bool
         conditional = bool(prompt)
         used = self._guidance_used(guidance, conditional)
-        denoiser = self._denoiser(prompt, k, used, conditional, frame_pad)
+        hidden_rows, unseen = self._unseen_words(prompt)
+        denoiser = self._denoiser(prompt, k, used, conditional, frame_pad, hidden_rows)
         x = self._sample(denoiser, (k, FEATURE_DIM, 1, sampled), schedule,
                          noise if noise is not None else SeededNoise(seed),
                          to_model_layout(known), to_model_layout(mask), progress, cancel, sampler)
         recipe = dict(op="edit", prompt=prompt, n_frames=n_frames, sampled_frames=sampled, seed=seed,
                       num_samples=k, guidance=guidance, guidance_used=used if conditional else 0.0,
                       steps=schedule.num_steps, sampler=sampler, known_entries=int(mask[:, :n_frames].sum()),
-                      noise="numpy-pcg64" if noise is None else type(noise).__name__)
+                      noise="numpy-pcg64" if noise is None else type(noise).__name__, **unseen)
         return self._result(x, n_frames, lengths, recipe)

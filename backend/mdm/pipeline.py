@@ -25,6 +25,7 @@ from .generation import (MAX_GUIDANCE, MAX_PROMPT_CHARS, MAX_SAMPLES, MAX_SECOND
                          load_normalizer)
 from .sampler import sample_loop
 from .text_encoders import TextEncoder, empty_condition, load_text_encoder
+from .text_tokens import CaptionVocabulary
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -51,6 +52,7 @@ class MotionGenerator(MotionGeneratorBase):
         self.model_dir, self.checkpoint_path, self.model_id = loaded.model_dir, loaded.checkpoint_path, loaded.model_id
         self.device, self.normalizer, self.text_encoder = device, normalizer, text_encoder
         self.max_frames = min(MAX_FRAMES, self.model.max_frames)
+        self.caption_vocabulary = CaptionVocabulary.read(self.model_dir, self.args.text_encoder_type)
 
     @classmethod
     def load(cls, model_dir: str | Path | None = None, device: str = "auto",
@@ -67,9 +69,12 @@ class MotionGenerator(MotionGeneratorBase):
         encoder = load_text_encoder(loaded.args.text_encoder_type, text_encoder_dir, dev)
         return cls(loaded, dev, normalizer, encoder)
 
-    def _denoiser(self, prompt, batch, scale, conditional, frame_pad):
+    def _denoiser(self, prompt, batch, scale, conditional, frame_pad, hidden_rows):
         if prompt:
             text, pad = self.text_encoder.encode(prompt)
+            if hidden_rows:   # one prompt has no padding (pad None): the hidden rows become the padding
+                pad = torch.zeros(text.shape[:2], dtype=torch.bool, device=self.device)
+                pad[:, hidden_rows] = True
         else:
             text, pad = empty_condition(self.args.text_encoder_type, self.device)
         text = text.expand(batch, -1, -1)                                     # [K, L, D]

@@ -13,8 +13,11 @@ feed their networks identical ids:
 from __future__ import annotations
 
 import html
+import json
 import logging
 from pathlib import Path
+
+from ..errors import CheckpointError
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +28,8 @@ HUB_IDS = {"clip": ("openai/clip-vit-base-patch32",),
 DIMS = {"clip": 512, "bert": 768, "minilm": 384, "minilm_tokens": 384}  # width of the condition given to MDM
 # one token [B, 1, D] vs a row per token [B, L, D] (with a padding mask when prompts are batched)
 POOLED = {"clip": True, "bert": False, "minilm": True, "minilm_tokens": False}
+# per-word encoders: the condition row of token i is row i + offset (minilm_tokens: row 0 = the sentence)
+WORD_ROW_OFFSET = {"bert": 0, "minilm_tokens": 1}
 CLIP_MAX_TEXT_TOKENS = 20  # official max_text_len for HumanML3D: context 22 = SOT + 20 + EOT
 CLIP_CONTEXT = 77
 # written by our training beside a per-word model: {"text_encoder_type", "token_ids": the ids of every
@@ -57,6 +62,21 @@ class PromptTokenizer:
     def to_json(self) -> str:
         return self.tokenizer.to_str()
 
+    def words_at(self, prompt: str, positions: list[int]) -> list[str]:
+        """bert / minilm: the prompt's words, as typed, holding the tokens at ``positions`` of
+        ``ids(prompt)`` (a word split into pieces is named once)."""
+        encoding = self.tokenizer.encode(prompt)
+        words = []
+        for i in positions:
+            word_id = encoding.word_ids[i] if i < len(encoding.word_ids) else None
+            if word_id is None:   # [CLS] / [SEP]
+                continue
+            spans = [span for span, w in zip(encoding.offsets, encoding.word_ids) if w == word_id]
+            word = prompt[spans[0][0]:spans[-1][1]]
+            if word not in words:
+                words.append(word)
+        return words
+
     def settings(self) -> dict:
         """What an exported folder's manifest records to rebuild this tokenizer."""
         return {"max_tokens": self.max_tokens, "special_ids": dict(self.special),
@@ -79,3 +99,44 @@ class PromptTokenizer:
         if len(ids) > self.max_tokens:
             ids = self._truncate(ids, self.max_tokens - 1, prompt) + [self.special["sep"]]
         return ids
+
+
+class CaptionVocabulary:
+    """The token ids of a per-word model's training captions (``caption_vocabulary.json``).
+
+    A word row the network never saw during training carries a direction it never learned to read,
+    and the demo model follows such rows wildly ("springs" in "a person springs upward"). Training
+    hid whole captions' word rows (sentence dropout), so hiding the unseen rows at inference leaves a
+    condition it knows: the sentence embedding plus the familiar words.
+    """
+
+    def __init__(self, kind: str, token_ids):
+        self.kind, self.token_ids = kind, frozenset(int(i) for i in token_ids)
+
+    @classmethod
+    def read(cls, folder: str | Path, kind: str) -> "CaptionVocabulary | None":
+        """The folder's vocabulary, or None without one (official checkpoints) or for a pooled encoder."""
+        path = Path(folder) / CAPTION_VOCABULARY
+        if not path.is_file() or kind not in WORD_ROW_OFFSET:
+            return None
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            ids = raw["token_ids"]
+            if raw.get("text_encoder_type") != kind or not all(isinstance(i, int) for i in ids):
+                raise ValueError(f"it is for text encoder {raw.get('text_encoder_type')!r}, the model uses {kind!r}")
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"{path} is damaged or belongs to another model ({exc}); delete it (all words are "
+                                  "then used) or copy it again from the training run folder") from exc
+        return cls(kind, ids)
+
+    def unseen(self, ids: list[int]) -> list[int]:
+        """Positions in ``ids`` whose token never occurred in a training caption."""
+        return [i for i, token_id in enumerate(ids) if token_id not in self.token_ids]
+
+    def hidden_rows(self, ids: list[int]) -> list[int]:
+        """Condition rows to hide for the prompt ``ids``: its unseen tokens' rows, never every row."""
+        offset = WORD_ROW_OFFSET[self.kind]
+        unseen = self.unseen(ids)
+        if offset == 0 and len(unseen) == len(ids):   # no sentence row: keep something to attend to
+            return []
+        return [offset + i for i in unseen]

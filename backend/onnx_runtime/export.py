@@ -17,6 +17,7 @@ import contextlib
 import copy
 import io
 import logging
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -33,7 +34,7 @@ from ..mdm.checkpoint import file_sha256, load_model
 from ..mdm.generation import load_normalizer
 from ..mdm.network import MDM, NFEATS
 from ..mdm.text_encoders import TextEncoder, load_text_encoder
-from ..mdm.text_tokens import POOLED
+from ..mdm.text_tokens import CAPTION_VOCABULARY, POOLED, CaptionVocabulary
 from ..motion.hml_codec import MAX_FRAMES
 from . import MANIFEST_NAME, is_onnx_export
 from .manifest import FORMAT, FORMAT_VERSION, write_manifest
@@ -238,6 +239,10 @@ def export_model(model_dir: str | Path, out_dir: str | Path, text_encoder_dir: s
     (out / TOKENIZER_FILE).write_text(encoder.tokens.to_json(), encoding="utf-8")
     np.save(out / "Mean.npy", normalizer.mean.astype(np.float32))
     np.save(out / "Std.npy", normalizer.std.astype(np.float32))
+    vocabulary = loaded.model_dir / CAPTION_VOCABULARY   # the words it was trained on (our per-word models)
+    (out / CAPTION_VOCABULARY).unlink(missing_ok=True)
+    if CaptionVocabulary.read(loaded.model_dir, a.text_encoder_type) is not None:
+        shutil.copyfile(vocabulary, out / CAPTION_VOCABULARY)
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "model_id": loaded.model_id,
         "source": {"folder": loaded.model_dir.name, "checkpoint": loaded.checkpoint_path.name,

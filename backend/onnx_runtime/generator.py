@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import CheckpointError, DeviceError
 from ..mdm.generation import MotionGeneratorBase, load_normalizer
 from ..mdm.sampler import guided, plan_guidance, sample_loop
-from ..mdm.text_tokens import DIMS, PromptTokenizer
+from ..mdm.text_tokens import DIMS, CaptionVocabulary, PromptTokenizer
 from ..motion.hml_codec import MAX_FRAMES
 from .manifest import ExportManifest, GraphSpec, read_manifest
 
@@ -171,6 +171,7 @@ class OnnxMotionGenerator(MotionGeneratorBase):
         self.max_frames = min(MAX_FRAMES, self.args.max_frames)
         self.session = open_session(manifest.folder, manifest.denoiser, providers, threads)
         self.text_encoder = OnnxTextEncoder(manifest, providers, threads)
+        self.caption_vocabulary = CaptionVocabulary.read(manifest.folder, self.args.text_encoder_type)
         self.providers = self.session.get_providers()
 
     @classmethod
@@ -184,12 +185,16 @@ class OnnxMotionGenerator(MotionGeneratorBase):
             log.info("%s carries its own text encoder; text_encoder_dir %s is not used", export_dir, text_encoder_dir)
         return cls(manifest, name, providers, threads)
 
-    def _denoiser(self, prompt, batch, scale, conditional, frame_pad):
+    def _denoiser(self, prompt, batch, scale, conditional, frame_pad, hidden_rows):
         if prompt:
             text, pad = self.text_encoder.encode(prompt)
+            if hidden_rows:   # one prompt has no padding (pad None): the hidden rows become the padding
+                pad = np.zeros(text.shape[:2], bool)
+                pad[:, hidden_rows] = True
         else:  # placeholder of the right width: the unconditional pass zeroes it anyway
             text, pad = np.zeros((1, 1, DIMS[self.args.text_encoder_type]), np.float32), None
         text = np.broadcast_to(text, (batch,) + text.shape[1:])
+        pad = None if pad is None else np.broadcast_to(pad, (batch,) + pad.shape[1:])
         return OnnxGuidedDenoiser(self.session, self.manifest.denoiser.input_names, self.args.arch, text, pad,
                                   scale, conditional, frame_pad)
 

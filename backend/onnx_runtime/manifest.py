@@ -14,6 +14,8 @@ Folder layout (written by ``export.py``, read by ``generator.py``; torch-free):
                          -> text [B, 1, D] (clip, minilm) or [B, L, D] (bert, minilm_tokens)
     tokenizer.json       the `tokenizers` tokenizer of the text encoder
     Mean.npy, Std.npy    the model's normalisation statistics
+    caption_vocabulary.json  (optional) copied from the model folder: the token ids of its training
+                         captions (``mdm.text_tokens.CaptionVocabulary``)
 """
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from ..mdm.checkpoint import find_checkpoint
+from ..mdm.text_tokens import CAPTION_VOCABULARY
 
 
 TEXT_CONDITIONING = {
@@ -41,6 +42,9 @@ def ship_model(run_dir: str | Path, data_dir: str | Path, out_dir: str | Path, c
     (out_dir / "args.json").write_text(json.dumps(args, indent=4, sort_keys=True))
     for name in ("Mean.npy", "Std.npy"):  # the statistics the model was trained with
         shutil.copyfile(data_dir / name, out_dir / name)
+    (out_dir / CAPTION_VOCABULARY).unlink(missing_ok=True)
+    if (run_dir / CAPTION_VOCABULARY).is_file():     # the words it was trained on (unseen ones are hidden)
+        shutil.copyfile(run_dir / CAPTION_VOCABULARY, out_dir / CAPTION_VOCABULARY)
 
     log = json.loads((run_dir / "training_log.json").read_text())
     corpus = json.loads((data_dir / "corpus.json").read_text()) if (data_dir / "corpus.json").is_file() else {}

@@ -125,7 +125,7 @@ def lbs(v_rest: np.ndarray, weights: np.ndarray, poses: np.ndarray, trans: np.nd
 
 def write_result(path: Path, num_samples: int = 2, num_frames: int = 60, lengths=None,
                  rest: np.ndarray | None = None, seed: int = 0, prompt: str = "a person waves",
-                 body=None) -> Path:
+                 body=None, **recipe_extra) -> Path:
     rest = tpose_rest_joints() if rest is None else rest
     motions = [smooth_motion(num_frames, seed + k) for k in range(num_samples)]
     poses = np.stack([m[0] for m in motions]).astype(np.float32)
@@ -133,7 +133,7 @@ def write_result(path: Path, num_samples: int = 2, num_frames: int = 60, lengths
     joints_fitted = posed_joints(poses.astype(np.float64), trans.astype(np.float64), rest).astype(np.float32)
     lengths = np.full(num_samples, num_frames) if lengths is None else np.asarray(lengths)
     recipe = {"prompt": prompt, "seed": 7, "steps": 10, "guidance": 2.5, "model_id": "synthetic",
-              "backend_version": "0.1.0"}
+              "backend_version": "0.1.0", **recipe_extra}
     np.savez(path, poses=poses, trans=trans, betas=np.zeros((num_samples, 10), np.float32),
              joints=joints_fitted[:, :, :22], joints_fitted=joints_fitted, lengths=lengths.astype(np.int64),
              fps=np.float32(20.0), rest_joints=rest.astype(np.float32), parents=SMPL_PARENTS,

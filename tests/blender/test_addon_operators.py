@@ -102,6 +102,13 @@ def test_blocking_generate_in_background(scene, fake, tmp_path, capsys):
     assert fake.submitted[0][1]["steps"] == 5
     assert bpy.data.actions[0]["mdm_prompt"] == "a person waves"
     assert "MDM: diffusion 5/5" in capsys.readouterr().out
+    assert controller.CONTROLLER.message == "Keyed 1 sample(s) on SMPL a person waves | seed 0"
+    # words the model never saw (the backend hid them) are named in the status line
+    fake.result_path = str(write_result(tmp_path / "u.npz", num_samples=1, num_frames=20,
+                                        prompt="a person springs upward", unseen_words=["springs"]))
+    assert bpy.ops.mdm.generate(prompt="a person springs upward") == {'FINISHED'}
+    assert controller.CONTROLLER.message.endswith("; words this model was not trained on: springs "
+                                                  "(it followed the sentence's overall meaning)")
 
 
 def test_dead_backend_changes_nothing(scene, fake, modal):
