@@ -218,9 +218,8 @@ def test_train_cli_rejects_a_bad_oversample_spec(tiny_corpus, tmp_path):
     assert run.returncode == 2 and "--oversample" in run.stderr and "Traceback" not in run.stderr
 
 
-def test_word_dropout_hides_word_rows_but_never_the_sentence_row(tiny_corpus, tmp_path):
-    cfg = TrainConfig(data_dir=str(tiny_corpus), out_dir=str(tmp_path / "w"), arch="trans_dec",
-                      text_encoder_type="minilm_tokens", word_drop_prob=0.5, **PRESETS["tiny"])
+def text_pads_of_training_steps(cfg: TrainConfig, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """-> (caption padding [steps*B, L] as gathered, the text_pad the network saw after dropout)."""
     trainer = Trainer(cfg)
     gathered, seen = [], []
     gather, denoise = trainer.text.gather, trainer.model.denoise
@@ -235,9 +234,15 @@ def test_word_dropout_hides_word_rows_but_never_the_sentence_row(tiny_corpus, tm
         return denoise(x, t, text, text_pad, *rest)
     trainer.text.gather, trainer.model.denoise = spy_gather, spy_denoise
     batches = trainer.batch_iterator()
-    for _ in range(4):
+    for _ in range(steps):
         trainer.train_step(next(batches))
-    padding, pad = torch.cat(gathered), torch.cat(seen)         # [4B, L] before / after dropout
+    return torch.cat(gathered), torch.cat(seen)
+
+
+def test_word_dropout_hides_word_rows_but_never_the_sentence_row(tiny_corpus, tmp_path):
+    padding, pad = text_pads_of_training_steps(
+        TrainConfig(data_dir=str(tiny_corpus), out_dir=str(tmp_path / "w"), arch="trans_dec",
+                    text_encoder_type="minilm_tokens", word_drop_prob=0.5, **PRESETS["tiny"]), 4)
     words = ~padding[:, 1:]                                     # the real word rows
     assert not pad[:, 0].any()                                  # the sentence row always stays
     assert pad[padding].all()                                   # padding stays padding
@@ -245,25 +250,9 @@ def test_word_dropout_hides_word_rows_but_never_the_sentence_row(tiny_corpus, tm
 
 
 def test_sentence_dropout_hides_every_word_row_of_a_quarter_of_the_samples(tiny_corpus, tmp_path):
-    cfg = TrainConfig(data_dir=str(tiny_corpus), out_dir=str(tmp_path / "s"), arch="trans_dec",
-                      text_encoder_type="minilm_tokens", sentence_drop_prob=0.25, **PRESETS["tiny"])
-    trainer = Trainer(cfg)
-    gathered, seen = [], []
-    gather, denoise = trainer.text.gather, trainer.model.denoise
-
-    def spy_gather(ids):
-        text, text_pad = gather(ids)
-        gathered.append(text_pad.clone())
-        return text, text_pad
-
-    def spy_denoise(x, t, text, text_pad, *rest):
-        seen.append(text_pad.clone())
-        return denoise(x, t, text, text_pad, *rest)
-    trainer.text.gather, trainer.model.denoise = spy_gather, spy_denoise
-    batches = trainer.batch_iterator()
-    for _ in range(16):
-        trainer.train_step(next(batches))
-    padding, pad = torch.cat(gathered), torch.cat(seen)         # [16B, L] before / after dropout
+    padding, pad = text_pads_of_training_steps(
+        TrainConfig(data_dir=str(tiny_corpus), out_dir=str(tmp_path / "s"), arch="trans_dec",
+                    text_encoder_type="minilm_tokens", sentence_drop_prob=0.25, **PRESETS["tiny"]), 16)
     words = ~padding[:, 1:]
     hidden = (pad[:, 1:] & words).sum(1)
     everything, nothing = hidden == words.sum(1), hidden == 0
