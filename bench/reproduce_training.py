@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from backend.mdm import DEMO_MODEL_DIR  # noqa: E402
+from backend.training.corpus import GENERATOR_VERSION  # noqa: E402
 from backend.training.corpus.writer import write_corpus  # noqa: E402
 from backend.training.train import TrainConfig, Trainer  # noqa: E402
 
@@ -38,11 +39,16 @@ def main() -> int:
     args = parser.parse_args()
     record = json.loads(Path(args.record).read_text())
     corpus = record["corpus"]
+    if str(corpus.get("generator_version")) != GENERATOR_VERSION:
+        print(f"the shipped model was trained on corpus generator version {corpus.get('generator_version')}, this "
+              f"checkout generates version {GENERATOR_VERSION}: check out the commit that shipped it")
+        return 2
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(args.data) if args.data else Path(tmp) / "corpus"
         if args.data:
             manifest = json.loads((data / "corpus.json").read_text())
-            if (manifest.get("seed"), manifest.get("num_clips")) != (corpus["seed"], corpus["num_clips"]):
+            if (manifest.get("seed"), manifest.get("num_clips"), str(manifest.get("generator_version"))) != \
+                    (corpus["seed"], corpus["num_clips"], GENERATOR_VERSION):
                 print(f"{data} is not the recorded corpus (seed {corpus['seed']}, {corpus['num_clips']} clips)")
                 return 2
         else:
