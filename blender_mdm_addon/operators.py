@@ -33,12 +33,14 @@ def _redraw_panels(context) -> None:
                 area.tag_redraw()
 
 
-def unseen_words_note(recipe: dict) -> str:
-    """What the model did not understand (words it never saw in training), for the status line."""
+def report_done(operator, message: str, recipe: dict) -> None:
+    """The finished job's message, plus a note naming the prompt's words the model was not trained
+    on (the backend hid them; the sentence's overall meaning was followed) in the panel and the report."""
+    ctl = controller.CONTROLLER
     words = recipe.get("unseen_words") or []
-    if not words:
-        return ""
-    return f"; words this model was not trained on: {', '.join(words)} (it followed the sentence's overall meaning)"
+    ctl.message, ctl.notes = message, ([f"Not in the model's vocabulary: {', '.join(words)}"] if words else [])
+    operator.report({'INFO'}, message + (f" ({ctl.notes[0]}; it followed the sentence's overall meaning)"
+                                         if words else ""))
 
 
 def key_result(operator, context, path: str, options: importer.ImportOptions) -> set:
@@ -51,9 +53,8 @@ def key_result(operator, context, path: str, options: importer.ImportOptions) ->
         controller.CONTROLLER.state, controller.CONTROLLER.message = controller.ERROR, exc.message
         return {'CANCELLED'}
     what = imported.rig.name if imported.rig else ", ".join(m.name for m in imported.meshes)
-    controller.CONTROLLER.message = (f"Keyed {max(len(imported.actions), len(imported.meshes))} sample(s) on {what}"
-                                     + unseen_words_note(result.recipe))
-    operator.report({'INFO'}, controller.CONTROLLER.message)
+    report_done(operator, f"Keyed {max(len(imported.actions), len(imported.meshes))} sample(s) on {what}",
+                result.recipe)
     return {'FINISHED'}
 
 
@@ -183,9 +184,7 @@ class MDM_OT_edit_range(_BackendJob, bpy.types.Operator):
             self.report({'ERROR'}, exc.message)
             controller.CONTROLLER.state, controller.CONTROLLER.message = controller.ERROR, exc.message
             return {'CANCELLED'}
-        controller.CONTROLLER.message = (f"Edited frames {self.frame_start}-{self.frame_end} into '{action.name}'"
-                                         + unseen_words_note(result.recipe))
-        self.report({'INFO'}, controller.CONTROLLER.message)
+        report_done(self, f"Edited frames {self.frame_start}-{self.frame_end} into '{action.name}'", result.recipe)
         return {'FINISHED'}
 
     def _end(self):

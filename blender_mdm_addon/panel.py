@@ -107,6 +107,9 @@ def draw_panel(layout, context) -> None:
             setattr(op, name, getattr(settings, name))
         if ctl.state in _STATE_ICONS and ctl.message:  # first line only: details are in the report
             layout.label(text=ctl.message.splitlines()[0], icon=_STATE_ICONS[ctl.state])
+        if ctl.state == controller.DONE and ctl.notes:   # e.g. the words the model was not trained on
+            for note in ctl.notes:
+                layout.label(text=note, icon='INFO')
     _draw_samples(layout, context)
     _draw_edit(layout, context, settings, ctl.busy)
 

@@ -107,8 +107,14 @@ def test_blocking_generate_in_background(scene, fake, tmp_path, capsys):
     fake.result_path = str(write_result(tmp_path / "u.npz", num_samples=1, num_frames=20,
                                         prompt="a person springs upward", unseen_words=["springs"]))
     assert bpy.ops.mdm.generate(prompt="a person springs upward") == {'FINISHED'}
-    assert controller.CONTROLLER.message.endswith("; words this model was not trained on: springs "
-                                                  "(it followed the sentence's overall meaning)")
+    assert controller.CONTROLLER.message.startswith("Keyed 1 sample(s) on SMPL")
+    assert controller.CONTROLLER.notes == ["Not in the model's vocabulary: springs"]
+    assert "(Not in the model's vocabulary: springs; it followed the sentence's overall meaning)" in \
+        capsys.readouterr().out
+    assert ("label", "Not in the model's vocabulary: springs", 'INFO') in draw()
+    fake.result_path = str(tmp_path / "r.npz")
+    bpy.ops.mdm.generate(prompt="a person waves")                # the next result has no note
+    assert controller.CONTROLLER.notes == [] and not any("vocabulary" in str(e) for e in draw())
 
 
 def test_dead_backend_changes_nothing(scene, fake, modal):
