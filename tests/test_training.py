@@ -185,6 +185,15 @@ def test_interrupted_run_resumes_from_its_newest_checkpoint(tiny_corpus, tmp_pat
     readme = (shipped / "README.md").read_text()
     assert "continued from a checkpoint (`--resume`) at step 12 (fresh optimizer moments)" in readme and "- waves oddly" in readme
 
+    # continued further (to step 30), the step-24 checkpoint ships with the configuration it was trained with
+    again.run()
+    earlier = ship_model(out, tiny_corpus, tmp_path / "earlier", "train", checkpoint=out / "model000000024.pt")
+    record = json.loads((earlier / "training_record.json").read_text())
+    assert record["checkpoint_step"] == 24 and record["config"]["num_steps"] == 24
+    assert [r["step"] for r in record["resumed"]] == [12]
+    newest = json.loads((ship_model(out, tiny_corpus, tmp_path / "newest", "train") / "training_record.json").read_text())
+    assert newest["checkpoint_step"] == 30 and newest["config"]["num_steps"] == 30
+
 
 def test_resume_without_a_checkpoint_is_a_clear_error(tiny_corpus, tmp_path):
     run = subprocess.run([sys.executable, "-m", "backend", "train", "--data", str(tiny_corpus), "--out",

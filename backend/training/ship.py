@@ -51,11 +51,13 @@ def ship_model(run_dir: str | Path, data_dir: str | Path, out_dir: str | Path, c
     history = log["history"]
     step = int(ckpt.stem.removeprefix("model"))
     upto = [h for h in history if h["step"] <= step]
+    # a checkpoint from before a later --resume was trained with the configuration before that resume
+    later = [r for r in log.get("resumed", []) if r["step"] >= step and r.get("config_before")]
     record = {
         "command": command,
         "checkpoint_step": step,
         "num_parameters": log.get("num_parameters"),
-        "config": log["config"],
+        "config": later[0]["config_before"] if later else log["config"],
         "corpus": {k: corpus.get(k) for k in ("seed", "num_clips", "generator_version", "splits", "counts_per_family")},
         "final_loss": upto[-1]["loss"] if upto else None,
         "final_val_loss_ema": next((h["val_loss_ema"] for h in reversed(upto) if "val_loss_ema" in h), None),

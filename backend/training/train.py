@@ -103,9 +103,10 @@ _DEMO = dict(latent_dim=192, layers=4, ff_size=768, num_heads=4, batch_size=32, 
 PRESETS = {
     # The embedded demo model: a trans_dec (latent 192, 4 layers, 2.6 M parameters, 10.5 MB)
     # cross-attending to MiniLM's sentence row and per-word rows, so "right" and "left" stay visible.
-    # Waves, kicks, turns and jumps are oversampled (they came out weakest without it) and 30 % of the
-    # word rows are hidden (word dropout), so the network also learns to follow the sentence row alone
-    # (meant for words the corpus never uses).
+    # Waves, kicks, turns and jumps are oversampled (they came out weakest without it); 30 % of the
+    # word rows are hidden (word dropout) and a quarter of the samples have all of them hidden
+    # (sentence dropout), so the network also follows the sentence row alone, which is what it gets
+    # for words the corpus never uses (hidden at inference, see text_tokens.CaptionVocabulary).
     # 8,000 steps take ~1.8 h on 2 idle cores; backend/models/demo/README.md has the shipped recipe.
     "demo": dict(_DEMO, arch="trans_dec", text_encoder_type="minilm_tokens",
                  oversample={"wav": 4, "kick": 4, "turn": 4, "jump": 3}, word_drop_prob=0.3,
