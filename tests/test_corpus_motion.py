@@ -20,8 +20,8 @@ TOE, ANKLE = (10, 11), (7, 8)
 CAPTION_WORDS = {
     "stand": r"stand|still|look|sway|shift|rock|remain|stay", "walk": r"walk|step|move",
     "walk_backward": r"backward|reverse|back\w* up", "walk_sideways": r"sideways|to the (left|right)|step",
-    "walk_curve": r"circle|curv|arc", "walk_turn": r"turn", "jog": r"jog", "run": r"run|sprint",
-    "turn": r"turn|rotate", "jump": r"jump", "jump_forward": r"jump", "jumping_jacks": r"jumping jack|star jump|spreading",
+    "walk_curve": r"circle|curv|arc", "walk_turn": r"turn|revers|face", "jog": r"jog", "run": r"run|sprint",
+    "turn": r"turn|rotate|revers|face", "jump": r"jump|bounc", "jump_forward": r"jump", "jumping_jacks": r"jumping jack|star jump|spreading",
     "squat": r"squat|crouch", "sit_down": r"sit|seat|chair", "stand_up": r"stand|get|rise",
     "wave": r"wav", "raise_arms": r"rais|lift|stretch|hold|put|reach|spread", "clap": r"clap|applaud",
     "kick": r"kick", "punch": r"punch|box|jab", "bow": r"bow", "sequence": r"then|and|before|after",
