@@ -213,6 +213,9 @@ def test_words_the_model_never_saw_are_hidden_from_attention(tmp_path, tiny_enco
     np.testing.assert_array_equal(same.features, r.features)
     del plain.text_encoder.encode
     assert not np.array_equal(plain.generate(prompt, seconds=1.0, seed=2, num_samples=2, steps=3).features, r.features)
+    # punctuation the captions never had is hidden as well, but only words are named
+    assert tokens.ids(".")[1] not in trained
+    assert gen.generate(prompt + ".", seconds=0.5, steps=2).recipe["unseen_words"] == ["strolls"]
     # a prompt of trained words only: untouched, and the recipe says nothing was hidden
     known = gen.generate("a person walks forward", seconds=1.0, seed=2, steps=3)
     assert known.recipe["unseen_words"] == [] and "unseen_words" not in plain.generate("a", seconds=0.5).recipe

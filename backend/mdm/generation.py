@@ -180,6 +180,7 @@ class MotionGeneratorBase:
         tokens = self.text_encoder.tokens
         rows = self.caption_vocabulary.hidden_rows(tokens.ids(prompt))
         words = tokens.words_at(prompt, [r - WORD_ROW_OFFSET[self.args.text_encoder_type] for r in rows])
+        words = [w for w in words if any(c.isalnum() for c in w)]   # hidden too, but "." is not worth naming
         if words:
             log.info("%s never saw these words in training; they are hidden, the sentence embedding carries them: %s",
                      self.model_id, ", ".join(words))
