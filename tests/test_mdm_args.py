@@ -47,6 +47,17 @@ def test_hardcoded_sizes_and_extension_keys():
     assert raw["ff_size"] == 256 and "ff_size" not in args_to_json_dict(ModelArgs())
 
 
+def test_sentence_token_is_an_extension_key_of_trans_dec():
+    official = parse_args_dict(current_args(text_encoder_type="minilm_tokens", arch="trans_dec"))
+    assert not official.sentence_token and official.max_frames == 100            # no key: off, nothing prepended
+    ours = ModelArgs(arch="trans_dec", text_encoder_type="minilm_tokens", pos_embed_max_len=100, diffusion_steps=50,
+                     sentence_token=True)
+    raw = args_to_json_dict(ours)
+    assert raw["sentence_token"] is True and "sentence_token" not in args_to_json_dict(ModelArgs())
+    back = parse_args_dict(raw)
+    assert back.sentence_token and back.max_frames == 99                         # one row goes to the token
+
+
 @pytest.mark.parametrize("overrides,needle", [
     ({"dataset": "kit"}, "'kit' is not supported"),
     ({"dataset": "humanact12"}, "not supported"),
@@ -65,6 +76,8 @@ def test_hardcoded_sizes_and_extension_keys():
     ({"cond_mask_prob": float("nan")}, "cond_mask_prob"),
     ({"noise_schedule": "sqrt"}, "unknown noise_schedule"),
     ({"pos_embed_max_len": 50, "diffusion_steps": 100}, "smaller than diffusion_steps"),
+    ({"sentence_token": True}, "'sentence_token' is a trans_dec option"),
+    ({"sentence_token": "yes", "arch": "trans_dec"}, "'sentence_token' must be true or false"),
 ])
 def test_refused_configurations_name_the_file(tmp_path, overrides, needle):
     (tmp_path / "args.json").write_text(json.dumps(current_args(**overrides)))

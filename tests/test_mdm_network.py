@@ -63,6 +63,30 @@ def test_masks_matter_only_where_documented():
         assert (bert(x, t, y) - bert(x, t, dict(y, text_embed=(garbage, pad)))).abs().max() < 1e-5
 
 
+def test_sentence_token_gives_the_frames_the_sentence_row_without_cross_attention():
+    """With cross-attention silenced, only a sentence_token model still hears the text, and only row 0."""
+    def silenced(sentence_token):
+        model = random_mdm(ModelArgs(arch="trans_dec", text_encoder_type="minilm_tokens", latent_dim=16, layers=2,
+                                     mask_frames=True, pos_embed_max_len=64, diffusion_steps=50,
+                                     sentence_token=sentence_token), 0)
+        for layer in model.seqTransDecoder.layers:
+            torch.nn.init.zeros_(layer.multihead_attn.out_proj.weight)
+            torch.nn.init.zeros_(layer.multihead_attn.out_proj.bias)
+        return model
+    with_token, without = silenced(True), silenced(False)
+    x, t, y = inputs(with_token)
+    tokens, pad = y["text_embed"]
+    new_sentence, new_word = tokens.clone(), tokens.clone()
+    new_sentence[0] += 1.0
+    new_word[1] += 1.0
+    with torch.inference_mode():
+        base = with_token(x, t, y)
+        assert (with_token(x, t, dict(y, text_embed=(new_sentence, pad))) - base).abs().max() > 1e-3
+        assert (with_token(x, t, dict(y, text_embed=(new_word, pad))) - base).abs().max() < 1e-6
+        plain = without(x, t, y)
+        assert (without(x, t, dict(y, text_embed=(new_sentence, pad))) - plain).abs().max() < 1e-6
+
+
 def test_gru_recurs_across_the_batch_like_the_official_code():
     model = tiny("gru", "clip")
     x, t, y = inputs(model)

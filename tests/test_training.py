@@ -87,6 +87,8 @@ def test_command_line_options_override_the_preset_and_keep_the_rest():
     no_dropout = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o", "--word-drop-prob", "0",
                                                            "--sentence-drop-prob", "0"]))
     assert no_dropout.word_drop_prob == no_dropout.sentence_drop_prob == 0.0
+    assert not demo.sentence_token
+    assert train_config_from_args(parser.parse_args(["--data", "d", "--out", "o", "--sentence-token"])).sentence_token
     # --oversample adds to the preset's table, changes a factor, or removes an entry with factor 1
     changed = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o",
                                                         "--arch", "trans_enc", "--text-encoder-type", "minilm",
@@ -99,11 +101,14 @@ def test_command_line_options_override_the_preset_and_keep_the_rest():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("arch,text_encoder", [("trans_enc", "minilm"), ("trans_dec", "minilm_tokens")])
-def test_tiny_training_run_learns_writes_official_layout_and_samples(tiny_corpus, tmp_path, arch, text_encoder):
+@pytest.mark.parametrize("arch,text_encoder,sentence_token", [("trans_enc", "minilm", False),
+                                                                ("trans_dec", "minilm_tokens", False),
+                                                                ("trans_dec", "minilm_tokens", True)])
+def test_tiny_training_run_learns_writes_official_layout_and_samples(tiny_corpus, tmp_path, arch, text_encoder,
+                                                                     sentence_token):
     out = tmp_path / "model"
     cfg = TrainConfig(data_dir=str(tiny_corpus), out_dir=str(out), arch=arch, text_encoder_type=text_encoder,
-                      **PRESETS["tiny"])
+                      sentence_token=sentence_token, **PRESETS["tiny"])
     trainer = Trainer(cfg)
     history = trainer.run()
     losses = [h["loss"] for h in history]
@@ -113,12 +118,14 @@ def test_tiny_training_run_learns_writes_official_layout_and_samples(tiny_corpus
     assert np.array_equal(np.load(out / "Mean.npy"), np.load(tiny_corpus / "Mean.npy"))   # stats travel along
     args = json.loads((out / "args.json").read_text())
     assert args["use_ema"] is True and args["dataset"] == "humanml" and (args["arch"], args["text_encoder_type"]) == (arch, text_encoder)
+    assert args.get("sentence_token", False) is sentence_token
     ckpt = torch.load(out / f"model{cfg.num_steps:09d}.pt", weights_only=True)
     assert set(ckpt) == {"model", "model_avg"}
     assert not torch.equal(ckpt["model"]["output_process.poseFinal.weight"], ckpt["model_avg"]["output_process.poseFinal.weight"])
 
     from backend.mdm.pipeline import MotionGenerator
     gen = MotionGenerator.load(out)
+    assert gen.args.sentence_token is sentence_token
     # the EMA weights are what sampling uses
     assert torch.equal(gen.model.state_dict()["output_process.poseFinal.weight"],
                        ckpt["model_avg"]["output_process.poseFinal.weight"])
@@ -280,3 +287,10 @@ def test_word_dropout_needs_per_word_conditioning(tiny_corpus, tmp_path):
     with pytest.raises(InputError, match="per-word"):
         Trainer(TrainConfig(data_dir=str(tmp_path / "no-such-corpus"), out_dir=str(tmp_path / "q"),
                             text_encoder_type="clip", word_drop_prob=0.3, **PRESETS["tiny"]))
+
+
+def test_sentence_token_is_refused_for_an_encoder_model(tmp_path):
+    from backend.errors import InputError
+    with pytest.raises(InputError, match="--sentence-token is a trans_dec option"):
+        Trainer(TrainConfig(data_dir=str(tmp_path / "no-such-corpus"), out_dir=str(tmp_path / "q"), arch="trans_enc",
+                            text_encoder_type="minilm", sentence_token=True, **PRESETS["tiny"]))

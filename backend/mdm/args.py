@@ -41,6 +41,10 @@ class ModelArgs:
     arch: str = "trans_enc"
     text_encoder_type: str = "clip"
     emb_trans_dec: bool = False
+    # our extension (trans_dec only): the frames' sequence starts with one token of time + sentence
+    # (row 0 of the text, e.g. MiniLM's sentence embedding) beside the cross-attention to every row,
+    # a global path for the prompt's overall meaning (what the 2022 emb_trans_dec code prepended)
+    sentence_token: bool = False
     layers: int = 8
     latent_dim: int = 512
     ff_size: int = 1024
@@ -59,13 +63,17 @@ class ModelArgs:
         return TEXT_ENCODERS[self.text_encoder_type]
 
     @property
+    def prepends_token_to_decoder(self) -> bool:
+        return self.arch == "trans_dec" and (self.emb_trans_dec or self.sentence_token)
+
+    @property
     def njoints(self) -> int:
         return 263
 
     @property
     def max_frames(self) -> int:
         """Longest motion the positional table can hold (one row goes to a prepended condition token)."""
-        prepends = self.arch == "trans_enc" or (self.arch == "trans_dec" and self.emb_trans_dec)
+        prepends = self.arch == "trans_enc" or self.prepends_token_to_decoder
         return self.pos_embed_max_len - int(prepends)
 
 
@@ -134,6 +142,7 @@ def parse_args_dict(raw: dict, path: Path | str = "args.json") -> ModelArgs:
     args = ModelArgs(
         arch=arch, text_encoder_type=text_encoder,
         emb_trans_dec=_as_bool(path, "emb_trans_dec", get("emb_trans_dec")),
+        sentence_token=_as_bool(path, "sentence_token", raw.get("sentence_token", False)),
         layers=_as_int(path, "layers", get("layers")),
         latent_dim=latent_dim,
         ff_size=_as_int(path, "ff_size", raw.get("ff_size", HARDCODED["ff_size"])),
@@ -147,6 +156,8 @@ def parse_args_dict(raw: dict, path: Path | str = "args.json") -> ModelArgs:
         sigma_small=_as_bool(path, "sigma_small", get("sigma_small")),
         legacy=bool(missing),
     )
+    if args.sentence_token and arch != "trans_dec":
+        raise _fail(path, f"'sentence_token' is a trans_dec option (this model is {arch!r}); remove the key")
     if args.pos_embed_max_len < args.diffusion_steps:
         raise _fail(path, f"pos_embed_max_len {args.pos_embed_max_len} is smaller than diffusion_steps "
                           f"{args.diffusion_steps}: the timestep embedding could not index every step")
@@ -177,4 +188,6 @@ def args_to_json_dict(args: ModelArgs) -> dict:
     for key in EXTENSION_KEYS:
         if getattr(args, key) != HARDCODED[key]:
             out[key] = getattr(args, key)
+    if args.sentence_token:
+        out["sentence_token"] = True
     return out

@@ -204,12 +204,16 @@ class MDM(nn.Module):
                 s = layer(s, pad)
             out = s[:, 1:]
         elif a.arch == "trans_dec":
-            s = torch.cat([time_emb[:, None], h], dim=1) if a.emb_trans_dec else h
+            prepend = a.prepends_token_to_decoder
+            if prepend:   # sentence_token: time + row 0 of the text (emb[:, 0]); emb_trans_dec: time only
+                s = torch.cat([emb[:, :1] if a.sentence_token else time_emb[:, None], h], dim=1)
+            else:
+                s = h
             s = F.dropout(s + self.sequence_pos_encoder.rows(s.shape[1]), p, self.training)
-            pad = _with_condition_slot(frame_pad) if a.emb_trans_dec else frame_pad
+            pad = _with_condition_slot(frame_pad) if prepend else frame_pad
             for layer in self.seqTransDecoder.layers:
                 s = layer(s, pad, emb, text_pad)
-            out = s[:, 1:] if a.emb_trans_dec else s
+            out = s[:, 1:] if prepend else s
         else:
             s = F.dropout(h + self.sequence_pos_encoder.rows(n_frames), p, self.training)
             # Official quirk: a batch_first GRU fed a [T, B, d] tensor recurs ACROSS THE SAMPLES of the

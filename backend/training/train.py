@@ -64,6 +64,8 @@ class TrainConfig:
     # sentence row alone must carry the action; with the words a model never saw hidden at inference
     # (caption_vocabulary.json) a paraphrase then leans on its sentence embedding
     sentence_drop_prob: float = 0.0
+    # trans_dec: start the frame sequence with a time + sentence token (ModelArgs.sentence_token)
+    sentence_token: bool = False
     mask_frames: bool = True
     pos_embed_max_len: int = 256
     # optimisation
@@ -94,6 +96,7 @@ class TrainConfig:
                          latent_dim=self.latent_dim, ff_size=self.ff_size, num_heads=self.num_heads,
                          cond_mask_prob=self.cond_mask_prob, mask_frames=self.mask_frames,
                          pos_embed_max_len=self.pos_embed_max_len, use_ema=True, noise_schedule="cosine",
+                         sentence_token=self.sentence_token,
                          diffusion_steps=self.diffusion_steps, sigma_small=True)
 
 
@@ -187,6 +190,9 @@ class Trainer:
                              f"{cfg.sentence_drop_prob}: the demo preset's defaults) needs per-word conditioning, and "
                              f"text_encoder_type {cfg.text_encoder_type!r} gives one pooled row per caption: pass "
                              f"--word-drop-prob 0 --sentence-drop-prob 0 or use a per-word encoder (minilm_tokens, bert)")
+        if cfg.sentence_token and cfg.arch != "trans_dec":
+            raise InputError(f"--sentence-token is a trans_dec option (arch {cfg.arch!r} already attends to the "
+                             "condition token with every frame)")
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)

@@ -16,6 +16,8 @@ TINY_ONNX_MODELS = {
     "gru_clip": dict(arch="gru", text_encoder="clip", mask_frames=False, pos_embed_max_len=64),
     "dec_bert": dict(arch="trans_dec", text_encoder="bert", emb_trans_dec=True, mask_frames=True),
     "dec_minilm_tokens": dict(arch="trans_dec", text_encoder="minilm_tokens", mask_frames=True),   # the demo model's kind
+    "dec_minilm_sentence_token": dict(arch="trans_dec", text_encoder="minilm_tokens", mask_frames=True,
+                                      sentence_token=True),
 }
 _exported: dict = {}
 

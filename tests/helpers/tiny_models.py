@@ -42,7 +42,8 @@ def write_tiny_model_dir(path, arch: str = "trans_enc", text_encoder: str = "cli
                          diffusion_steps: int = 10, mask_frames: bool = True, pos_embed_max_len: int = 256,
                          cond_mask_prob: float = 0.1, ff_size: int = 1024, num_heads: int = 4,
                          clip_model_keys: bool = False, seed: int = 0, checkpoint_name: str = "model000000000.pt",
-                         mean_std: tuple | None = None, extra_args: dict | None = None) -> Path:
+                         mean_std: tuple | None = None, extra_args: dict | None = None,
+                         sentence_token: bool = False) -> Path:
     """Write args.json + a random-weight checkpoint in the official layout; returns the folder.
 
     legacy_args: a pre-2025 args.json (clip, no mask_frames / pos_embed_max_len / use_ema keys: the
@@ -57,7 +58,7 @@ def write_tiny_model_dir(path, arch: str = "trans_enc", text_encoder: str = "cli
     args = ModelArgs(arch=arch, text_encoder_type=text_encoder, emb_trans_dec=emb_trans_dec, layers=layers,
                      latent_dim=latent_dim, ff_size=ff_size, num_heads=num_heads, cond_mask_prob=cond_mask_prob,
                      mask_frames=mask_frames, pos_embed_max_len=5000 if legacy_args else pos_embed_max_len,
-                     use_ema=use_ema, diffusion_steps=diffusion_steps)
+                     use_ema=use_ema, diffusion_steps=diffusion_steps, sentence_token=sentence_token)
     raw = args_to_json_dict(args)
     if legacy_args:
         raw = {k: raw[k] for k in LEGACY_KEYS}
