@@ -180,6 +180,12 @@ def test_interrupted_run_resumes_from_its_newest_checkpoint(tiny_corpus, tmp_pat
     assert again.step == 24 and again.resumed[-1]["optimizer_restored"] is True
     assert again.optimizer.state_dict()["state"], "AdamW moments were not restored"
 
+    # options that change the network without changing a parameter shape are refused, not loaded silently
+    from backend.errors import InputError
+    with pytest.raises(InputError, match="mask_frames True -> False"):
+        Trainer(TrainConfig(data_dir=str(tiny_corpus), out_dir=str(out), resume=True,
+                            **dict(short, num_steps=30, mask_frames=False)))
+
     # shipping the run: EMA weights only (under both keys), the record and README tell the resume
     from backend.training.ship import ship_model
     shipped = ship_model(out, tiny_corpus, tmp_path / "shipped", "make-corpus && train", known_limits="- waves oddly")

@@ -23,14 +23,14 @@ import logging
 import math
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..errors import InputError
-from ..mdm.args import ModelArgs, args_to_json_dict
+from ..mdm.args import ModelArgs, args_to_json_dict, parse_args_dict
 from ..mdm.diffusion import build_schedule
 from ..mdm.network import MDM
 from ..mdm.text_encoders import load_text_encoder
@@ -235,6 +235,7 @@ class Trainer:
         if not checkpoints:
             raise InputError(f"--resume: no model*.pt checkpoint in {out}")
         path = checkpoints[-1]
+        self._check_same_network(out)
         state = torch.load(path, map_location=self.device, weights_only=True)
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["model_avg"])
@@ -258,6 +259,20 @@ class Trainer:
         # data order and noise continue from a seed derived from the step (see the module docstring)
         self.rng = np.random.default_rng([self.cfg.seed, self.step])
         self.generator = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step)
+
+    def _check_same_network(self, out: Path) -> None:
+        """Refuse a resume whose options define another network than the run's args.json: some (e.g.
+        sentence_token, emb_trans_dec, mask_frames) keep every parameter shape and would load silently."""
+        saved_path = out / "args.json"
+        if not saved_path.is_file():
+            return
+        saved = parse_args_dict(json.loads(saved_path.read_text()), saved_path)
+        changed = [f"{f.name} {getattr(saved, f.name)!r} -> {getattr(self.args, f.name)!r}"
+                   for f in fields(ModelArgs)
+                   if f.name != "legacy" and getattr(saved, f.name) != getattr(self.args, f.name)]
+        if changed:
+            raise InputError(f"--resume: the run in {out} was trained with another network ({'; '.join(changed)}); "
+                             "resume with the options it was started with (its args.json), or train into a new --out")
 
     # -- one optimisation step --------------------------------------------------------------
     def _tensors(self, batch, remap):
