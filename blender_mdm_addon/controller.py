@@ -38,7 +38,6 @@ class Controller:
         self.state, self.op, self.job = IDLE, None, None
         self.phase, self.step, self.total = "", 0, 0
         self.message, self.result_path, self.info = "", None, {}
-        self.notes: list[str] = []   # short lines about a finished job, shown under the message
         self.cancel_requested = False
 
     # ---- queries for the UI ------------------------------------------------------------------

@@ -43,6 +43,22 @@ def sample_name(recipe: dict, k: int, num_samples: int) -> str:
     return f"{name} #{k + 1}" if num_samples > 1 else name
 
 
+def vocabulary_note(recipe: dict) -> str:
+    """The line naming the prompt's words the model was not trained on ('' when there are none): the
+    backend hid them from the model, which followed the sentence's overall meaning."""
+    words = recipe.get("unseen_words") or []
+    return f"Not in the model's vocabulary: {', '.join(map(str, words))}" if words else ""
+
+
+def stored_recipe(block) -> dict:
+    """The recipe ``store_recipe`` kept on an action or object ({} when none or unreadable)."""
+    try:
+        recipe = json.loads(block["mdm_recipe"]) if block is not None and "mdm_recipe" in block else {}
+    except (TypeError, ValueError):
+        return {}
+    return recipe if isinstance(recipe, dict) else {}
+
+
 def store_recipe(block, recipe: dict, k: int, batch: str, first: int, last: int) -> None:
     """The recipe as custom properties on an action (or a vertex-animated object)."""
     for key in RECIPE_KEYS:

@@ -34,13 +34,11 @@ def _redraw_panels(context) -> None:
 
 
 def report_done(operator, message: str, recipe: dict) -> None:
-    """The finished job's message, plus a note naming the prompt's words the model was not trained
-    on (the backend hid them; the sentence's overall meaning was followed) in the panel and the report."""
-    ctl = controller.CONTROLLER
-    words = recipe.get("unseen_words") or []
-    ctl.message, ctl.notes = message, ([f"Not in the model's vocabulary: {', '.join(words)}"] if words else [])
-    operator.report({'INFO'}, message + (f" ({ctl.notes[0]}; it followed the sentence's overall meaning)"
-                                         if words else ""))
+    """The finished job's message in the panel and the report; the report adds the prompt's words the
+    model was not trained on (the panel shows them for whichever take is active, see panel.py)."""
+    controller.CONTROLLER.message = message
+    note = importer.vocabulary_note(recipe)
+    operator.report({'INFO'}, message + (f" ({note}; it followed the sentence's overall meaning)" if note else ""))
 
 
 def key_result(operator, context, path: str, options: importer.ImportOptions) -> set:

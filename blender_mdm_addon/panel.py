@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import controller, editor, preferences, properties, setup_check
+from . import controller, editor, importer, preferences, properties, setup_check
 
 _STATE_ICONS = {controller.DONE: 'CHECKMARK', controller.ERROR: 'ERROR', controller.CANCELLED: 'CANCEL'}
 
@@ -37,6 +37,15 @@ def _batch_of(context):
         return [], None, ""
     batch = current["mdm_batch"]
     return [a for a in bpy.data.actions if a.get("mdm_batch") == batch], current, "action"
+
+
+def _draw_take_notes(layout, context) -> None:
+    """Notes on the active take (the rig's action or the vertex-animated sample), from its stored
+    recipe: they stay with the take, not with the last job."""
+    _, current, _ = _batch_of(context)
+    note = importer.vocabulary_note(importer.stored_recipe(current))
+    if note:
+        layout.label(text=note, icon='INFO')
 
 
 def _draw_samples(layout, context) -> None:
@@ -107,9 +116,7 @@ def draw_panel(layout, context) -> None:
             setattr(op, name, getattr(settings, name))
         if ctl.state in _STATE_ICONS and ctl.message:  # first line only: details are in the report
             layout.label(text=ctl.message.splitlines()[0], icon=_STATE_ICONS[ctl.state])
-        if ctl.state == controller.DONE and ctl.notes:   # e.g. the words the model was not trained on
-            for note in ctl.notes:
-                layout.label(text=note, icon='INFO')
+    _draw_take_notes(layout, context)
     _draw_samples(layout, context)
     _draw_edit(layout, context, settings, ctl.busy)
 

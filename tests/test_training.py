@@ -89,6 +89,8 @@ def test_command_line_options_override_the_preset_and_keep_the_rest():
     assert no_dropout.word_drop_prob == no_dropout.sentence_drop_prob == 0.0
     assert not demo.sentence_token
     assert train_config_from_args(parser.parse_args(["--data", "d", "--out", "o", "--sentence-token"])).sentence_token
+    assert not train_config_from_args(parser.parse_args(["--data", "d", "--out", "o", "--preset", "tiny",
+                                                         "--no-sentence-token"])).sentence_token
     # --oversample adds to the preset's table, changes a factor, or removes an entry with factor 1
     changed = train_config_from_args(parser.parse_args(["--data", "d", "--out", "o",
                                                         "--arch", "trans_enc", "--text-encoder-type", "minilm",
@@ -297,6 +299,6 @@ def test_word_dropout_needs_per_word_conditioning(tiny_corpus, tmp_path):
 
 def test_sentence_token_is_refused_for_an_encoder_model(tmp_path):
     from backend.errors import InputError
-    with pytest.raises(InputError, match="--sentence-token is a trans_dec option"):
+    with pytest.raises(InputError, match="--sentence-token is a trans_dec option.*pass --no-sentence-token"):
         Trainer(TrainConfig(data_dir=str(tmp_path / "no-such-corpus"), out_dir=str(tmp_path / "q"), arch="trans_enc",
                             text_encoder_type="minilm", sentence_token=True, **PRESETS["tiny"]))

@@ -45,9 +45,10 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
                             help=f"override the preset (demo default: {value})")
     parser.add_argument("--no-mask-frames", action="store_true", help="train without frame masking (pads to 196)")
-    parser.add_argument("--sentence-token", action="store_true",
+    parser.add_argument("--sentence-token", action=argparse.BooleanOptionalAction, default=None,
                         help="trans_dec: also give the frames a time + sentence token to attend to (a global path for "
-                             "the prompt's overall meaning beside the per-word cross-attention)")
+                             "the prompt's overall meaning beside the per-word cross-attention; demo default: "
+                             f"{PRESETS['demo'].get('sentence_token', defaults.sentence_token)})")
     parser.add_argument("--oversample", action="append", default=[], metavar="REGEX=FACTOR",
                         help="draw clips whose caption matches REGEX FACTOR times as often (repeatable), "
                              "e.g. --oversample 'wav(e|es|ing)=3'; added to the preset's table (demo: "
@@ -70,8 +71,8 @@ def train_config_from_args(args: argparse.Namespace):
             overrides[field.name] = value
     if args.no_mask_frames:
         overrides["mask_frames"] = False
-    if args.sentence_token:
-        overrides["sentence_token"] = True
+    if args.sentence_token is not None:
+        overrides["sentence_token"] = args.sentence_token
     overrides["resume"] = args.resume
     if args.oversample:
         table = {**overrides["oversample"], **_parse_oversample(args.oversample)}

@@ -192,7 +192,7 @@ class Trainer:
                              f"--word-drop-prob 0 --sentence-drop-prob 0 or use a per-word encoder (minilm_tokens, bert)")
         if cfg.sentence_token and cfg.arch != "trans_dec":
             raise InputError(f"--sentence-token is a trans_dec option (arch {cfg.arch!r} already attends to the "
-                             "condition token with every frame)")
+                             "condition token with every frame): pass --no-sentence-token")
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)

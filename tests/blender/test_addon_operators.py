@@ -108,13 +108,16 @@ def test_blocking_generate_in_background(scene, fake, tmp_path, capsys):
                                         prompt="a person springs upward", unseen_words=["springs"]))
     assert bpy.ops.mdm.generate(prompt="a person springs upward") == {'FINISHED'}
     assert controller.CONTROLLER.message.startswith("Keyed 1 sample(s) on SMPL")
-    assert controller.CONTROLLER.notes == ["Not in the model's vocabulary: springs"]
     assert "(Not in the model's vocabulary: springs; it followed the sentence's overall meaning)" in \
         capsys.readouterr().out
-    assert ("label", "Not in the model's vocabulary: springs", 'INFO') in draw()
+    note = ("label", "Not in the model's vocabulary: springs", 'INFO')
+    springs_rig = bpy.context.view_layer.objects.active
+    assert note in draw()
     fake.result_path = str(tmp_path / "r.npz")
     bpy.ops.mdm.generate(prompt="a person waves")                # the next result has no note
-    assert controller.CONTROLLER.notes == [] and not any("vocabulary" in str(e) for e in draw())
+    assert bpy.context.view_layer.objects.active != springs_rig and note not in draw()
+    bpy.context.view_layer.objects.active = springs_rig          # the note stays with its take
+    assert note in draw()
 
 
 def test_dead_backend_changes_nothing(scene, fake, modal):
