@@ -12,12 +12,14 @@ from tests.helpers.tiny_models import random_mdm
 COMBOS = [("trans_enc", "clip", False), ("trans_enc", "minilm", False), ("trans_dec", "clip", False),
           ("trans_dec", "clip", True), ("trans_dec", "bert", True), ("trans_dec", "bert", False),
           ("trans_dec", "minilm", False), ("trans_dec", "minilm_tokens", False), ("gru", "clip", False),
-          ("gru", "minilm", False)]
+          ("gru", "minilm", False), ("trans_dec", "minilm_tokens", "sentence_token")]
 
 
 def tiny(arch, encoder, emb_trans_dec=False, mask_frames=True, seed=0):
-    return random_mdm(ModelArgs(arch=arch, text_encoder_type=encoder, emb_trans_dec=emb_trans_dec, latent_dim=16,
-                                layers=2, mask_frames=mask_frames, pos_embed_max_len=64, diffusion_steps=50), seed)
+    """emb_trans_dec: False, True, or "sentence_token" (our extension: a time + sentence token instead)."""
+    return random_mdm(ModelArgs(arch=arch, text_encoder_type=encoder, emb_trans_dec=emb_trans_dec is True,
+                                sentence_token=emb_trans_dec == "sentence_token", latent_dim=16, layers=2,
+                                mask_frames=mask_frames, pos_embed_max_len=64, diffusion_steps=50), seed)
 
 
 def inputs(model, b=3, n=12, lengths=(12, 7, 10), seed=1):

@@ -60,16 +60,19 @@ class OfficialStyleMDM(nn.Module):
         pad = None
         if a.mask_frames and y["mask"].shape[-1] > 1:
             pad = ~y["mask"][..., :n].reshape(bs, n)
-            if a.arch == "trans_enc" or (a.arch == "trans_dec" and a.emb_trans_dec):
+            if a.arch == "trans_enc" or (a.arch == "trans_dec" and (a.emb_trans_dec or a.sentence_token)):
                 pad = torch.cat([torch.zeros_like(pad[:, :1]), pad], dim=1)
         if a.arch == "trans_enc":
             s = torch.cat([emb, h])
             out = self.backbone(s + self.pe[:len(s)], src_key_padding_mask=pad)[1:]
         elif a.arch == "trans_dec":
-            s = torch.cat([time_emb, h]) if a.emb_trans_dec else h
+            # our extension sentence_token (args.json key; official checkpoints never have it): the first
+            # token is the first text row + time, where emb_trans_dec puts time alone
+            first = emb[:1] if a.sentence_token else time_emb if a.emb_trans_dec else None
+            s = h if first is None else torch.cat([first, h])
             out = self.backbone(s + self.pe[:len(s)], memory=emb, tgt_key_padding_mask=pad,
                                 memory_key_padding_mask=text_pad)
-            out = out[1:] if a.emb_trans_dec else out
+            out = out if first is None else out[1:]
         else:
             out = self.backbone(h + self.pe[:n])[0]
         return self.poseFinal(out).reshape(n, bs, 263, 1).permute(1, 2, 3, 0)
