@@ -39,17 +39,15 @@ def _batch_of(context):
     return [a for a in bpy.data.actions if a.get("mdm_batch") == batch], current, "action"
 
 
-def _draw_take_notes(layout, context) -> None:
+def _draw_take_notes(layout, current) -> None:
     """Notes on the active take (the rig's action or the vertex-animated sample), from its stored
     recipe: they stay with the take, not with the last job."""
-    _, current, _ = _batch_of(context)
     note = importer.vocabulary_note(importer.stored_recipe(current))
     if note:
         layout.label(text=note, icon='INFO')
 
 
-def _draw_samples(layout, context) -> None:
-    samples, current, kind = _batch_of(context)
+def _draw_samples(layout, samples, current, kind) -> None:
     if len(samples) < 2:
         return
     box = layout.box()
@@ -116,8 +114,9 @@ def draw_panel(layout, context) -> None:
             setattr(op, name, getattr(settings, name))
         if ctl.state in _STATE_ICONS and ctl.message:  # first line only: details are in the report
             layout.label(text=ctl.message.splitlines()[0], icon=_STATE_ICONS[ctl.state])
-    _draw_take_notes(layout, context)
-    _draw_samples(layout, context)
+    samples, current, kind = _batch_of(context)
+    _draw_take_notes(layout, current)
+    _draw_samples(layout, samples, current, kind)
     _draw_edit(layout, context, settings, ctl.busy)
 
 
