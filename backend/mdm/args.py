@@ -32,8 +32,10 @@ OFFICIAL_DEFAULTS = {
     "pred_len": 0, "lambda_target_loc": 0.0, "multi_target_cond": False,
     "noise_schedule": "cosine", "diffusion_steps": 1000, "sigma_small": True,
 }
-HARDCODED = {"ff_size": 1024, "num_heads": 4}
-EXTENSION_KEYS = ("ff_size", "num_heads")
+# What the official code does without a key: it hardcodes ff_size and num_heads and has no sentence
+# token. These keys are our extensions, written to args.json only when a model differs from that.
+HARDCODED = {"ff_size": 1024, "num_heads": 4, "sentence_token": False}
+EXTENSION_KEYS = tuple(HARDCODED)
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ def parse_args_dict(raw: dict, path: Path | str = "args.json") -> ModelArgs:
     args = ModelArgs(
         arch=arch, text_encoder_type=text_encoder,
         emb_trans_dec=_as_bool(path, "emb_trans_dec", get("emb_trans_dec")),
-        sentence_token=_as_bool(path, "sentence_token", raw.get("sentence_token", False)),
+        sentence_token=_as_bool(path, "sentence_token", raw.get("sentence_token", HARDCODED["sentence_token"])),
         layers=_as_int(path, "layers", get("layers")),
         latent_dim=latent_dim,
         ff_size=_as_int(path, "ff_size", raw.get("ff_size", HARDCODED["ff_size"])),
@@ -188,6 +190,4 @@ def args_to_json_dict(args: ModelArgs) -> dict:
     for key in EXTENSION_KEYS:
         if getattr(args, key) != HARDCODED[key]:
             out[key] = getattr(args, key)
-    if args.sentence_token:
-        out["sentence_token"] = True
     return out

@@ -60,7 +60,7 @@ class OfficialStyleMDM(nn.Module):
         pad = None
         if a.mask_frames and y["mask"].shape[-1] > 1:
             pad = ~y["mask"][..., :n].reshape(bs, n)
-            if a.arch == "trans_enc" or (a.arch == "trans_dec" and (a.emb_trans_dec or a.sentence_token)):
+            if a.arch == "trans_enc" or a.prepends_token_to_decoder:
                 pad = torch.cat([torch.zeros_like(pad[:, :1]), pad], dim=1)
         if a.arch == "trans_enc":
             s = torch.cat([emb, h])
