@@ -169,3 +169,16 @@ def test_words_at_names_whole_words_as_typed():
     assert tokens.words_at(prompt, [4, 5, 3]) == ["Pirouettes"]     # named once, as typed
     assert tokens.words_at(prompt, list(range(len(ids)))) == ["A", "person", "Pirouettes", ",", "then", "does", "an",
                                                                "about", "-", "face"]   # [CLS] / [SEP] name none
+
+
+@pytest.mark.parametrize("kind", ["clip", "bert", "minilm", "minilm_tokens"])
+def test_encode_many_gives_each_prompts_encode_in_order(tiny_encoders, kind):
+    enc = TE.load_text_encoder(kind, tiny_encoders[kind])
+    prompts = ["a person walks", "a person jumps twice", "a person walks", "someone waves with the left hand",
+               "a person runs", "a man sits", LONG]                  # mixed token lengths, a repeat, a truncation
+    many = enc.encode_many(prompts, batch_size=2)                   # several batches per length too
+    assert len(many) == len(prompts)
+    for prompt, rows in zip(prompts, many):
+        one, _ = enc.encode(prompt)
+        assert rows.shape == one.shape[1:] and torch.allclose(rows, one[0], atol=1e-5), prompt
+    assert not torch.allclose(many[0], many[4])                      # same length, different words

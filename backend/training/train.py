@@ -136,13 +136,9 @@ class CaptionEmbeddings:
 
     def __init__(self, captions: list[str], kind: str, folder: str | None, device: torch.device):
         encoder = load_text_encoder(kind, folder, device="cpu")
-        rows = []
         # every token id of the captions: the words the network ever saw (-> caption_vocabulary.json)
         self.token_ids = sorted({i for caption in captions for i in encoder.tokens.ids(caption)})
-        for caption in captions:
-            with torch.inference_mode():
-                tokens, _ = encoder.encode(caption)      # [1, L, D]
-            rows.append(tokens[0].clone())
+        rows = encoder.encode_many(captions)             # [L_i, D] each
         self.width = rows[0].shape[-1]
         self.max_len = max(r.shape[0] for r in rows)
         self.table = torch.zeros(len(rows), self.max_len, self.width)
