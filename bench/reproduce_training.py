@@ -1,6 +1,6 @@
 """Does the training command reproduce the shipped demo model's loss curve? (issue 8)
 
-    python bench/reproduce_training.py --steps 300                       # builds the corpus first (~10 min)
+    python bench/reproduce_training.py --steps 300                       # builds the corpus first (~1 min)
     python bench/reproduce_training.py --data data/corpus --steps 300    # reuse a make-corpus folder
 
 Re-runs the recipe recorded in ``backend/models/demo/training_record.json`` from scratch (same
