@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from backend.training import dataset as D
+from tests.helpers.mdm_fixtures import tiny_encoders  # noqa: F401
 from backend.training.corpus.writer import write_corpus
 from backend.training.train import PRESETS, TrainConfig, Trainer, learning_rate, masked_mse
 
@@ -142,6 +143,32 @@ def test_tiny_training_run_learns_writes_official_layout_and_samples(tiny_corpus
         assert set(json.loads(vocabulary.read_text())["token_ids"]) == trained
         assert result.recipe["unseen_words"] == []
         assert gen.generate("a person pirouettes", seconds=0.5).recipe["unseen_words"]
+
+
+@pytest.mark.slow
+def test_humanml_preset_trains_the_official_clip_recipe_from_the_command_line(tiny_corpus, tiny_encoders, tmp_path):
+    """What a user with the real dataset runs (trans_enc + CLIP, 1000-step recipe), at a tiny size."""
+    out = tmp_path / "hml"
+    run = subprocess.run([sys.executable, "-m", "backend", "train", "--data", str(tiny_corpus), "--out", str(out),
+                          "--preset", "humanml", "--text-encoder-dir", str(tiny_encoders["clip"]), "--latent-dim", "32",
+                          "--layers", "1", "--ff-size", "64", "--diffusion-steps", "20", "--batch-size", "8",
+                          "--lr", "1e-3", "--num-steps", "40", "--log-interval", "10", "--val-interval", "20",
+                          "--save-interval", "40"], capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    args = json.loads((out / "args.json").read_text())
+    assert (args["arch"], args["text_encoder_type"], args["dataset"], args["cond_mask_prob"], args["noise_schedule"],
+            args["lambda_vel"], args["diffusion_steps"]) == ("trans_enc", "clip", "humanml", 0.1, "cosine", 0.0, 20)
+    assert not (out / "caption_vocabulary.json").exists()          # pooled CLIP: no per-word rows to hide
+    record = json.loads((out / "training_log.json").read_text())
+    assert record["final"] and record["config"]["lr"] == 1e-3 and record["config"]["ema_beta"] == 0.9999
+    losses = [h["loss"] for h in record["history"] if "loss" in h]
+    assert len(losses) == 4 and losses[-1] < losses[0], losses
+
+    from backend.mdm.pipeline import MotionGenerator
+    gen = MotionGenerator.load(out, device="cpu", text_encoder_dir=tiny_encoders["clip"])
+    result = gen.generate("a person jumps", seconds=1.0, seed=2, num_samples=2)
+    assert result.joints.shape == (2, 20, 22, 3) and np.isfinite(result.joints).all()
+    assert result.recipe["text_encoder"] == "clip" and result.recipe["guidance_used"] == 2.5
 
 
 def test_train_cli_rejects_bad_values(tiny_corpus, tmp_path):
