@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from backend.mdm import text_encoders as TE
 from backend.training import dataset as D
 from tests.helpers.mdm_fixtures import tiny_encoders  # noqa: F401
 from backend.training.corpus.writer import write_corpus
@@ -143,6 +144,24 @@ def test_tiny_training_run_learns_writes_official_layout_and_samples(tiny_corpus
         assert set(json.loads(vocabulary.read_text())["token_ids"]) == trained
         assert result.recipe["unseen_words"] == []
         assert gen.generate("a person pirouettes", seconds=0.5).recipe["unseen_words"]
+
+
+@pytest.mark.parametrize("kind", ["minilm_tokens", "clip"])
+def test_caption_embeddings_gather_each_captions_rows_padded_to_the_longest(tiny_encoders, kind):
+    from backend.training.train import CaptionEmbeddings
+    captions = ["a person walks", "someone waves with the right hand twice", "a man jumps", "a person runs forward"]
+    table = CaptionEmbeddings(captions, kind, tiny_encoders[kind], torch.device("cpu"))
+    encoder = TE.load_text_encoder(kind, tiny_encoders[kind])
+    singles = [encoder.encode(c)[0][0] for c in captions]
+    assert table.max_len == max(len(r) for r in singles) and table.rows.shape[0] == sum(len(r) for r in singles)
+    text, pad = table.gather(torch.tensor([3, 1, 3, 0]))
+    assert text.shape == (4, table.max_len, table.width)
+    for row, i in enumerate([3, 1, 3, 0]):
+        n = len(singles[i])
+        assert torch.allclose(text[row, :n], singles[i], atol=1e-5) and not text[row, n:].any()
+        if pad is not None:
+            assert not pad[row, :n].any() and pad[row, n:].all()
+    assert (pad is None) == (kind == "clip")       # one pooled row per caption: nothing to pad
 
 
 @pytest.mark.slow

@@ -132,7 +132,10 @@ PRESETS = {
 
 
 class CaptionEmbeddings:
-    """Frozen text-encoder outputs for every caption: rows [L_i, D] plus padding for batching."""
+    """Frozen text-encoder outputs for every caption, packed: all captions' rows one after another
+    ([sum L_i, D], no padding; HumanML3D's longest caption is several times its average, so a padded
+    [N, L_max, D] table of per-word rows would be several times larger) plus where each starts.
+    ``gather`` pads a batch to the longest caption of all: a fixed shape keeps runs reproducible."""
 
     def __init__(self, captions: list[str], kind: str, folder: str | None, device: torch.device):
         encoder = load_text_encoder(kind, folder, device="cpu")
@@ -140,19 +143,21 @@ class CaptionEmbeddings:
         self.token_ids = sorted({i for caption in captions for i in encoder.tokens.ids(caption)})
         rows = encoder.encode_many(captions)             # [L_i, D] each
         self.width = rows[0].shape[-1]
-        self.max_len = max(r.shape[0] for r in rows)
-        self.table = torch.zeros(len(rows), self.max_len, self.width)
-        self.pad = torch.ones(len(rows), self.max_len, dtype=torch.bool)
-        for i, r in enumerate(rows):
-            self.table[i, :len(r)] = r
-            self.pad[i, :len(r)] = False
-        self.table, self.pad = self.table.to(device), self.pad.to(device)
+        lengths = torch.tensor([len(r) for r in rows])
+        self.max_len = int(lengths.max())
+        self.rows = torch.cat(rows).to(device)           # [sum L_i, D]
+        self.lengths = lengths.to(device)
+        self.starts = (torch.cumsum(lengths, 0) - lengths).to(device)
 
     def gather(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        text = self.table[ids]                                   # [B, L, D]
+        """Caption indices [B] -> rows [B, max_len, D] (zeros past each caption) and pad [B, max_len]."""
+        positions = torch.arange(self.max_len, device=ids.device)
+        pad = positions[None] >= self.lengths[ids][:, None]                          # [B, L]
+        index = (self.starts[ids][:, None] + positions[None]).clamp(max=len(self.rows) - 1)
+        text = self.rows[index].masked_fill(pad[..., None], 0.0)                     # [B, L, D]
         if self.max_len == 1:
             return text, None
-        return text, self.pad[ids]
+        return text, pad
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -181,7 +186,7 @@ class Trainer:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
         if (cfg.word_drop_prob > 0 or cfg.sentence_drop_prob > 0) and POOLED.get(cfg.text_encoder_type, False):
-            # refused before minutes of caption encoding
+            # refused before the captions are encoded
             raise InputError(f"word dropout (word_drop_prob {cfg.word_drop_prob}, sentence_drop_prob "
                              f"{cfg.sentence_drop_prob}: the demo preset's defaults) needs per-word conditioning, and "
                              f"text_encoder_type {cfg.text_encoder_type!r} gives one pooled row per caption: pass "
