@@ -178,8 +178,10 @@ def prepare_edit(context, obj, frame_start: int, frame_end: int, mode: str, reci
     handle, path = tempfile.mkstemp(prefix="blender_mdm_edit_", suffix=".npz")
     with os.fdopen(handle, "wb") as f:
         np.savez(f, joints=joints.astype(np.float32), rest_joints=rig_rest_joints(binding).astype(np.float32))
+    # an in-place clip stays in place (the regenerated range would otherwise travel and slide back)
+    root_motion = importer.stored_recipe(action).get("root_motion", 'WORLD')
     recipe = {**recipe, "mode": backend_mode, "edit_range": [int(frame_start), int(frame_end)],
-              "source_action": action.name}
+              "source_action": action.name, "root_motion": root_motion}
     return EditJob(obj.name, action.name, backend_mode, plan, binding, span, joints, path, recipe)
 
 
@@ -218,6 +220,8 @@ def apply_edit(context, job: EditJob, result) -> object:
     if result.poses.shape[1] != job.plan.num_frames or result.joints_fitted is None:
         raise errors.InputError(f"{result.path}: {result.poses.shape[1]} frames, expected the edit window's "
                                 f"{job.plan.num_frames}")
+    if job.recipe.get("root_motion") == 'IN_PLACE':
+        result = importer.held_in_place(result)       # over the window's first frame: the rig's own spot
     frames = np.arange(job.plan.frame_start, job.plan.frame_end + 1, dtype=np.float64)
     tracks = keying.bone_tracks(result.poses[0], result.trans[0], result.rest_joints, job.binding, result.fps,
                                 fps, job.plan.window_times[0], frames)

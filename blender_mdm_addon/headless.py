@@ -40,6 +40,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--output", default="ARMATURE", choices=("ARMATURE", "ARMATURE_MESH", "VERTEX"))
     p.add_argument("--target", default="NEW", choices=("NEW", "SELECTED"))
     p.add_argument("--start-frame", type=int, default=1)
+    p.add_argument("--in-place", action="store_true",
+                   help="root motion in place: no horizontal travel (height, turning and limbs kept)")
     p.add_argument("--fps", type=float, help="set the scene frame rate first (default: keep the scene's)")
     p.add_argument("--python", help="backend python executable")
     p.add_argument("--model-dir", help="MDM checkpoint folder (empty: embedded demo model)")
@@ -86,6 +88,7 @@ def main(argv: list[str]) -> int:
     if args.fps:
         scene.render.fps, scene.render.fps_base = round(args.fps), round(args.fps) / args.fps
     before = set(bpy.data.actions)
+    root_motion = 'IN_PLACE' if args.in_place else 'WORLD'
     try:
         if args.edit:
             rig = bpy.data.objects.get(args.rig) if args.rig else bpy.context.view_layer.objects.active
@@ -98,11 +101,12 @@ def main(argv: list[str]) -> int:
                                    blocking=True)
         elif args.result:
             bpy.ops.mdm.import_result(filepath=str(Path(args.result).resolve()), output=args.output,
-                                      target=args.target, start_frame=args.start_frame)
+                                      target=args.target, start_frame=args.start_frame, root_motion=root_motion)
         else:
             bpy.ops.mdm.generate(prompt=args.prompt, seconds=args.seconds, seed=args.seed, guidance=args.guidance,
                                  steps=args.steps, num_samples=args.num_samples, output=args.output,
-                                 target=args.target, start_frame=args.start_frame, blocking=True)
+                                 target=args.target, start_frame=args.start_frame, root_motion=root_motion,
+                                 blocking=True)
     except RuntimeError as exc:  # the operator's report: already a user-facing message
         print(f"error: {str(exc).strip().removeprefix('Error: ')}", file=sys.stderr)
         return 2

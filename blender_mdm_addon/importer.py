@@ -5,6 +5,7 @@ checked before the first data-block is created, so a failure leaves the scene as
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from .result_file import MotionResult
 
 OUTPUTS = ('ARMATURE', 'ARMATURE_MESH', 'VERTEX')
 TARGETS = ('NEW', 'SELECTED')
+ROOT_MOTIONS = backend_link.load("motion.root_motion").ROOT_MOTIONS
 RECIPE_KEYS = ("prompt", "seed", "steps", "guidance", "model_id", "backend_version")
 
 
@@ -26,6 +28,7 @@ class ImportOptions:
     start_frame: int = 1
     smpl_dir: str = ""
     target_name: str = ""      # the rig for target 'SELECTED' (default: the active object)
+    root_motion: str = 'WORLD'  # or 'IN_PLACE': no horizontal travel (see backend.motion.root_motion)
     recipe: dict = field(default_factory=dict)   # overrides the result's own recipe
 
 
@@ -59,6 +62,16 @@ def stored_recipe(block) -> dict:
     return recipe if isinstance(recipe, dict) else {}
 
 
+def held_in_place(result: MotionResult) -> MotionResult:
+    """The result without horizontal travel: trans, fitted joints and vertices move together."""
+    root = backend_link.load("motion.root_motion")
+    points = [a for a in (result.joints_fitted, result.vertices) if a is not None]
+    trans, *moved = root.hold_in_place(result.trans, *points)
+    joints_fitted = moved.pop(0) if result.joints_fitted is not None else None
+    vertices = moved.pop(0) if result.vertices is not None else None
+    return dataclasses.replace(result, trans=trans, joints_fitted=joints_fitted, vertices=vertices)
+
+
 def store_recipe(block, recipe: dict, k: int, batch: str, first: int, last: int) -> None:
     """The recipe as custom properties on an action (or a vertex-animated object)."""
     for key in RECIPE_KEYS:
@@ -75,10 +88,13 @@ def store_recipe(block, recipe: dict, k: int, batch: str, first: int, last: int)
 
 def import_result(context, result: MotionResult, options: ImportOptions) -> Imported:
     errors = backend_link.load("errors")
-    if options.output not in OUTPUTS or options.target not in TARGETS:
-        raise errors.InputError(f"output must be one of {OUTPUTS} and target one of {TARGETS}, "
-                                f"got {options.output!r} / {options.target!r}")
-    recipe = {**result.recipe, **{k: v for k, v in options.recipe.items() if v is not None}}
+    if options.output not in OUTPUTS or options.target not in TARGETS or options.root_motion not in ROOT_MOTIONS:
+        raise errors.InputError(f"output must be one of {OUTPUTS}, target one of {TARGETS} and root motion one of "
+                                f"{ROOT_MOTIONS}, got {options.output!r} / {options.target!r} / {options.root_motion!r}")
+    recipe = {**result.recipe, **{k: v for k, v in options.recipe.items() if v is not None},
+              "root_motion": options.root_motion}
+    if options.root_motion == 'IN_PLACE':
+        result = held_in_place(result)
     # --- checks: nothing in the scene changes before all of these pass ---
     target = None
     if options.target == 'SELECTED' and options.output != 'VERTEX':  # vertex animation needs no rig

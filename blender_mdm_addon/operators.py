@@ -133,6 +133,7 @@ class MDM_OT_generate(_BackendJob, bpy.types.Operator):
     def _options(self, settings) -> importer.ImportOptions:
         return importer.ImportOptions(output=self.output, target=self.target, start_frame=self.start_frame,
                                       smpl_dir=settings.smpl_dir, target_name=self._target_name,
+                                      root_motion=self.root_motion,
                                       recipe={"prompt": self.prompt, "seed": self.seed, "guidance": self.guidance,
                                               "steps": self.steps or None})
 
@@ -263,11 +264,12 @@ class MDM_OT_import_result(bpy.types.Operator, ImportHelper):
     output: EnumProperty(name="Output", items=properties.OUTPUT_ITEMS, default='ARMATURE')
     target: EnumProperty(name="Target", items=properties.TARGET_ITEMS, default='NEW')
     start_frame: IntProperty(name="Start Frame", default=1)
+    root_motion: EnumProperty(name="Root Motion", items=properties.ROOT_MOTION_ITEMS, default='WORLD')
 
     def execute(self, context):
         settings = preferences.current_settings(context)
         options = importer.ImportOptions(output=self.output, target=self.target, start_frame=self.start_frame,
-                                         smpl_dir=settings.smpl_dir)
+                                         smpl_dir=settings.smpl_dir, root_motion=self.root_motion)
         return key_result(self, context, self.filepath, options)
 
 

@@ -102,6 +102,7 @@ def draw_panel(layout, context) -> None:
     col.prop(settings, "output")
     col.prop(settings, "target")
     col.prop(settings, "start_frame")
+    col.prop(settings, "root_motion")
 
     if ctl.busy:
         row = layout.row(align=True)

@@ -10,6 +10,9 @@ OUTPUT_ITEMS = [('ARMATURE', "Armature", "keyed SMPL armature"),
                 ('VERTEX', "Vertex Animation", "SMPL mesh with a point cache, no armature (needs SMPL file)")]
 TARGET_ITEMS = [('NEW', "New SMPL Rig", "create a new SMPL armature"),
                 ('SELECTED', "Selected SMPL Rig", "key the active armature (SMPL bone names, T-pose rest)")]
+ROOT_MOTION_ITEMS = [('WORLD', "World", "the body travels through the scene as generated"),
+                     ('IN_PLACE', "In Place", "hold the pelvis over its first position (no horizontal travel; "
+                                              "height, turning and limbs unchanged), as game-engine cycles expect")]
 MAX_SECONDS = 9.8  # MDM's 196 frames at 20 fps
 
 # name -> (property constructor, kwargs); shared by the scene settings and the operator.
@@ -28,6 +31,7 @@ GENERATION_PROPS = {
     "output": (EnumProperty, dict(name="Output", items=OUTPUT_ITEMS, default='ARMATURE')),
     "target": (EnumProperty, dict(name="Target", items=TARGET_ITEMS, default='NEW')),
     "start_frame": (IntProperty, dict(name="Start Frame", default=1, description="frame of the first key")),
+    "root_motion": (EnumProperty, dict(name="Root Motion", items=ROOT_MOTION_ITEMS, default='WORLD')),
 }
 
 

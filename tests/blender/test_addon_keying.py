@@ -2,6 +2,8 @@
 keyed rig must reproduce the fitted SMPL joints, for our rig and for a user's differently-built one."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from addon_helpers import NAMES, evaluated_joints, reference_joints, tpose_rest_joints, write_result
@@ -28,6 +30,24 @@ def test_import_matches_fitted_joints_at_every_frame(scene, tmp_path, fps):
         assert action.frame_range[:] == pytest.approx((5, 5 + len(ref) - 1))
         errors = [np.abs(evaluated_joints(rig, 5 + i) - ref[i]).max() for i in range(len(ref))]
         assert max(errors) < 0.01, f"sample {k}: worst joint error {max(errors) * 100:.2f} cm"
+
+
+def test_in_place_root_motion_keys_the_same_body_without_its_travel(scene, tmp_path):
+    path = write_result(tmp_path / "r.npz", num_samples=1, num_frames=40)
+    scene.render.fps = 20
+    assert bpy.ops.mdm.import_result(filepath=str(path), root_motion='IN_PLACE') == {'FINISHED'}
+    rig = bpy.context.active_object
+    assert json.loads(rig.animation_data.action["mdm_recipe"])["root_motion"] == 'IN_PLACE'
+    ref = reference_joints(path, 0, 20)                                   # world, z-up: x/y horizontal
+    travel = ref[:, 0] - ref[0, 0]
+    assert np.abs(travel[:, :2]).max() > 1.0                             # the result itself walks ~2 m
+    travel[:, 2] = 0.0
+    for frame in (1, 13, 27, 40):
+        joints = evaluated_joints(rig, frame)
+        assert np.abs(joints - (ref[frame - 1] - travel[frame - 1])).max() < 0.01, f"frame {frame}"
+        assert np.abs(joints[0, :2] - ref[0, 0, :2]).max() < 1e-3      # the pelvis stays over its first spot
+    with pytest.raises(TypeError):
+        bpy.ops.mdm.import_result(filepath=str(path), root_motion='SIDEWAYS')
 
 
 def test_recipe_names_and_samples(scene, tmp_path):

@@ -66,6 +66,20 @@ def test_vertex_animation_replays_the_result(scene, body, tmp_path, fps):
     assert first.hide_viewport and not second.hide_viewport
 
 
+def test_vertex_animation_in_place_moves_every_vertex_with_the_root(scene, body, tmp_path):
+    path = write_result(tmp_path / "r.npz", num_samples=1, num_frames=21, body=body)
+    scene.render.fps = 20
+    assert bpy.ops.mdm.import_result(filepath=str(path), output='VERTEX', root_motion='IN_PLACE') == {'FINISHED'}
+    mesh = next(o for o in scene.objects if o.type == 'MESH')
+    data = np.load(path)
+    travel = data["trans"][0] - data["trans"][0, :1]
+    travel[:, 1] = 0.0                                                  # y-up: only x/z travel goes
+    assert np.abs(travel).max() > 0.5
+    for frame in (1, 8, 21):
+        expected = (data["vertices"][0, frame - 1] - travel[frame - 1]) @ Z_UP.T
+        assert np.abs(evaluated_vertices(mesh, frame) - expected).max() < 1e-4, f"frame {frame}"
+
+
 def test_mesh_output_without_smpl_file_changes_nothing(scene, tmp_path):
     prefs = bpy.context.preferences.addons["blender_mdm_addon"].preferences
     (tmp_path / "smpl").mkdir()
