@@ -113,7 +113,8 @@ def main(argv: list[str]) -> int:
     actions = [a for a in bpy.data.actions if a not in before]
     rig = bpy.context.view_layer.objects.active
     summary = {"rig": rig.name if rig else None, "actions": [a.name for a in actions],
-               "frame_range": list(actions[0]["mdm_frame_range"]) if actions else None, "fps": scene.render.fps}
+               "frame_range": list(actions[0]["mdm_frame_range"]) if actions else None, "fps": scene.render.fps,
+               "root_motion": json.loads(actions[0]["mdm_recipe"]).get("root_motion") if actions else None}
     if args.edit:
         summary["edit_range"] = list(actions[0]["mdm_edit_range"])
     if args.preview and rig is not None and actions:

@@ -60,10 +60,10 @@ def motion_file(request, tmp_path):
     return write_keyed_motion(tmp_path / "motion.npz", request.param, shared)
 
 
-def keyed_rig(path, fps=24):
+def keyed_rig(path, fps=24, root_motion='WORLD'):
     """Key the motion onto a new SMPL rig at ``fps``; returns (rig, action renamed 'Walk', last frame)."""
     bpy.context.scene.render.fps = fps
-    assert bpy.ops.mdm.import_result(filepath=str(path)) == {'FINISHED'}
+    assert bpy.ops.mdm.import_result(filepath=str(path), root_motion=root_motion) == {'FINISHED'}
     rig = bpy.context.active_object
     action = rig.animation_data.action
     action.name = "Walk"
@@ -149,6 +149,20 @@ def test_in_between_edit_rewrites_only_the_range_and_joins_smoothly(scene, backe
     assert op == "edit" and params["mode"] == "in_between" and params["fit"] is True
     assert not os.path.exists(params["input_path"]), "the input file must be removed"
     assert editor.timeline_range(bpy.context) == (40, 80, "selected keys"), "the edited keys come selected"
+
+
+def test_an_in_place_clip_stays_in_place_when_a_range_is_edited(scene, backend, tmp_path):
+    rig, source, last = keyed_rig(write_keyed_motion(tmp_path / "m.npz", "synthetic"), root_motion='IN_PLACE')
+    frames = np.arange(1, last + 1)
+    before = joints_over(rig, frames)
+    spot = before[0, 0, :2]                                       # world x/y of the pelvis (z-up)
+    assert np.abs(before[:, 0, :2] - spot).max() < 1e-4
+    assert bpy.ops.mdm.edit_range(frame_start=40, frame_end=80, mode='IN_BETWEEN', seed=1, steps=4) == {'FINISHED'}
+    new = rig.animation_data.action
+    assert new != source and json.loads(new["mdm_recipe"])["root_motion"] == 'IN_PLACE'
+    after = joints_over(rig, frames)
+    assert np.abs(after[:, 0, :2] - spot).max() < 1e-4, "the edited range travels"
+    assert np.linalg.norm(after[39:80] - before[39:80], axis=-1).max() > 0.05      # but the body did change
 
 
 def test_upper_body_edit_keeps_the_lower_body(scene, backend, motion_file):

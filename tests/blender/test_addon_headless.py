@@ -27,10 +27,12 @@ def tagged(out: str, tag: str) -> dict:
 
 def test_headless_script_keys_a_result_and_saves(tmp_path):
     result = write_result(tmp_path / "r.npz", num_samples=2, num_frames=41)
-    proc = run(HEADLESS, "--result", str(result), "--fps", "30", "--start-frame", "10", "--save", str(tmp_path / "o.blend"))
+    proc = run(HEADLESS, "--result", str(result), "--fps", "30", "--start-frame", "10", "--in-place",
+               "--save", str(tmp_path / "o.blend"))
     assert proc.returncode == 0, proc.stderr
     summary = tagged(proc.stdout, "MDM_RESULT")
     assert summary["fps"] == 30 and summary["frame_range"] == [10, 70]  # 2 s at 30 fps: 61 keys
+    assert summary["root_motion"] == "IN_PLACE"
     assert summary["actions"] == ["a person waves | seed 7 #1", "a person waves | seed 7 #2"]
     assert (tmp_path / "o.blend").stat().st_size > 10_000
 
