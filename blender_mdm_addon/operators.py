@@ -148,7 +148,7 @@ class MDM_OT_generate(_BackendJob, bpy.types.Operator):
         return "generate", {**_model_params(settings), "prompt": self.prompt, "seconds": self.seconds,
                             "seed": self.seed, "num_samples": self.num_samples, "guidance": self.guidance,
                             "steps": self.steps or None, "fit": True, "smpl_path": str(smpl) if smpl else None,
-                            "vertices": self.output == 'VERTEX'}
+                            "vertices": self.output == 'VERTEX', "foot_lock": self.foot_lock}
 
     def _write(self, context, path):
         return key_result(self, context, path, self._options(self._settings))
@@ -173,7 +173,7 @@ class MDM_OT_edit_range(_BackendJob, bpy.types.Operator):
                   "steps": self.steps or None}
         self._job = editor.prepare_edit(context, context.active_object, self.frame_start, self.frame_end,
                                         self.mode, recipe)
-        return "edit", {**_model_params(settings), **self._job.params()}
+        return "edit", {**_model_params(settings), **self._job.params(), "foot_lock": self.foot_lock}
 
     def _write(self, context, path):
         try:
@@ -192,7 +192,8 @@ class MDM_OT_edit_range(_BackendJob, bpy.types.Operator):
 
 
 # The edit operator's own prompt (empty = unconditional in-filling) instead of generate's.
-properties.annotate(MDM_OT_edit_range, {**{k: properties.GENERATION_PROPS[k] for k in ("seed", "guidance", "steps")},
+properties.annotate(MDM_OT_edit_range, {**{k: properties.GENERATION_PROPS[k]
+                                           for k in ("seed", "guidance", "steps", "foot_lock")},
                                         "prompt": properties.EDIT_PROPS["edit_prompt"]})
 
 

@@ -80,7 +80,7 @@ def _draw_edit(layout, context, settings, busy: bool) -> None:
         return
     op = col.operator("mdm.edit_range", icon='MOD_TIME')
     op.frame_start, op.frame_end, op.mode, op.prompt = start, end, settings.edit_mode, settings.edit_prompt
-    for name in ("seed", "guidance", "steps"):
+    for name in ("seed", "guidance", "steps", "foot_lock"):
         setattr(op, name, getattr(settings, name))
 
 
@@ -103,6 +103,7 @@ def draw_panel(layout, context) -> None:
     col.prop(settings, "target")
     col.prop(settings, "start_frame")
     col.prop(settings, "root_motion")
+    col.prop(settings, "foot_lock")
 
     if ctl.busy:
         row = layout.row(align=True)

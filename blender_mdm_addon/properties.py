@@ -3,7 +3,7 @@ names as operator arguments; the panel copies these into the operator it calls."
 from __future__ import annotations
 
 import bpy
-from bpy.props import EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
 OUTPUT_ITEMS = [('ARMATURE', "Armature", "keyed SMPL armature"),
                 ('ARMATURE_MESH', "Armature + Mesh", "keyed armature with a skinned SMPL mesh (needs SMPL file)"),
@@ -32,6 +32,9 @@ GENERATION_PROPS = {
     "target": (EnumProperty, dict(name="Target", items=TARGET_ITEMS, default='NEW')),
     "start_frame": (IntProperty, dict(name="Start Frame", default=1, description="frame of the first key")),
     "root_motion": (EnumProperty, dict(name="Root Motion", items=ROOT_MOTION_ITEMS, default='WORLD')),
+    "foot_lock": (BoolProperty, dict(name="Foot Lock", default=True,
+                                     description="pin the feet where the model says they touch the ground, so "
+                                                 "planted feet do not slide (legs re-solved with IK)")),
 }
 
 

@@ -69,6 +69,7 @@ def test_generate_with_fit_adds_the_smpl_parameters(tiny_model, tiny_encoders, t
 
 @pytest.mark.parametrize("extra,needle", [
     (["--smpl", "x.pkl"], "only apply together with --fit"),
+    (["--foot-lock"], "only apply together with --fit"),
     (["--fit", "--vertices"], "need the SMPL model file"),
     (["--seconds", "12"], "seconds must be in"),
     (["--seconds", "0"], "seconds must be in"),

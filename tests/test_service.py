@@ -95,6 +95,15 @@ def test_generate_with_fit_and_the_fit_op_give_the_shared_fitting_output(client,
     with np.load(batch["result_path"]) as data:
         assert data["lengths"].tolist() == [60, 45] and data["poses"].shape == (2, 60, 24, 3)
         assert json.loads(str(data["recipe"]))["op"] == "fit"
+    # foot lock: the fit of the same motion follows the joints with the planted feet pinned
+    locked = client.request("generate", {**tiny, "seconds": 3.0, "steps": 3, "fit": True, "num_samples": 2,
+                                         "foot_lock": True}, timeout=60)
+    with np.load(locked["result_path"]) as data:
+        assert np.array_equal(data["joints"], result["joints"])     # the generated motion itself is unchanged
+        assert json.loads(str(data["recipe"]))["foot_lock"] is True
+        expected = fit_result_arrays(result["joints"], result["lengths"], foot_contacts=result["features"][..., 259:263])
+        np.testing.assert_array_equal(data["joints_fitted"], expected["joints_fitted"])
+    assert json.loads(str(result["recipe"]))["foot_lock"] is False
 
 
 @pytest.mark.parametrize("mode", ["in_between", "upper_body"])

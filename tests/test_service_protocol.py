@@ -98,6 +98,10 @@ def test_fit_options_must_be_consistent(tmp_path):
     assert err.code == "bad_input" and "smpl_path" in err.message
     err = rejected(line({"id": 1, "op": "generate", "params": {"smpl_path": str(smpl)}}))
     assert "'fit': true" in err.message
+    err = rejected(line({"id": 1, "op": "edit", "params": {"input_path": str(smpl), "edit_start": 1, "edit_end": 3,
+                                                           "foot_lock": True}}))
+    assert "foot_lock" in err.message and "'fit': true" in err.message
+    assert protocol.parse_request(line({"id": 1, "op": "generate", "params": {"fit": True, "foot_lock": True}}))
     ok = protocol.parse_request(line({"id": 1, "op": "generate", "params": {"fit": True, "vertices": True,
                                                                             "smpl_path": str(smpl)}}))
     assert ok.params["smpl_path"] == str(smpl)

@@ -11,20 +11,25 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..motion.foot_lock import lock_feet
 from ..motion.skeleton import SMPL_PARENTS
 from .fitter import FitConfig, fit_joints
 from .smpl_file import load_smpl
 
 
 def fit_result_arrays(joints, lengths=None, smpl_path: str | Path | None = None, fit_betas: bool = False,
-                      vertices: bool = False, config: FitConfig = FitConfig(), rest_joints=None) -> dict:
+                      vertices: bool = False, config: FitConfig = FitConfig(), rest_joints=None,
+                      foot_contacts=None) -> dict:
     """Fit a batch [K, T, 22, 3] (valid frames per clip in ``lengths`` [K]) -> dict of arrays.
 
     rest_joints [24, 3]: fit on this skeleton (e.g. a user's rig) instead of the SMPL file's or the
-    built-in one."""
+    built-in one. foot_contacts [K, T, 4] (MDM's contact features): pin the feet where they touch
+    the ground before fitting (``motion.foot_lock``); the fit then follows the pinned feet."""
     joints = np.asarray(joints)
     if joints.ndim != 4:
         raise InputError(f"joints must have shape [K, T, 22, 3], got {list(joints.shape)}")
+    if foot_contacts is not None:
+        joints = locked_feet(joints, lengths, foot_contacts)
     if (fit_betas or vertices) and smpl_path is None:
         raise InputError("--fit-betas and --vertices need an SMPL model file (--smpl PATH; "
                          "see smpl_assets/README.md)")
@@ -45,6 +50,18 @@ def fit_result_arrays(joints, lengths=None, smpl_path: str | Path | None = None,
     if vertices:
         from .lbs import vertices as skin  # noqa: PLC0415 - only needed here
         out["vertices"] = np.stack([skin(model, fit.poses[i], fit.trans[i], fit.betas) for i in range(k)])
+    return out
+
+
+def locked_feet(joints: np.ndarray, lengths, contacts) -> np.ndarray:
+    """joints [K, T, 22, 3] with each clip's feet pinned over its valid frames (contacts [K, T, 4])."""
+    contacts = np.asarray(contacts)
+    if contacts.shape != joints.shape[:2] + (4,):
+        raise InputError(f"foot contacts must have shape {list(joints.shape[:2]) + [4]}, got {list(contacts.shape)}")
+    lengths = np.full(len(joints), joints.shape[1]) if lengths is None else np.asarray(lengths)
+    out = np.array(joints, dtype=np.float64)
+    for k, n in enumerate(lengths):
+        out[k, :n] = lock_feet(out[k, :n], contacts[k, :n])
     return out
 
 

@@ -39,6 +39,8 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
                         help="with --fit: an SMPL model file (default: the built-in rest skeleton)")
     parser.add_argument("--fit-betas", action="store_true", help="with --fit and --smpl: fit the body shape too")
     parser.add_argument("--vertices", action="store_true", help="with --fit and --smpl: add mesh vertices")
+    parser.add_argument("--foot-lock", action="store_true",
+                        help="with --fit: pin the feet where the model says they touch the ground (no foot skating)")
     parser.add_argument("--out", required=True, help="output .npz")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
@@ -48,8 +50,10 @@ def extra_arrays(result, args: argparse.Namespace) -> dict[str, np.ndarray]:
     if not args.fit:
         return {}
     from ..fitting.results import fit_result_arrays
+    from ..motion.skeleton import FOOT_CONTACT
+    contacts = result.features[..., FOOT_CONTACT] if args.foot_lock else None
     return fit_result_arrays(result.joints, result.lengths, smpl_path=args.smpl, fit_betas=args.fit_betas,
-                             vertices=args.vertices)
+                             vertices=args.vertices, foot_contacts=contacts)
 
 
 def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
@@ -72,8 +76,8 @@ def run(command: str, args: argparse.Namespace) -> int:
     if not Path(args.out).parent.is_dir():
         raise InputError(f"output folder {Path(args.out).parent} does not exist")
     check_generate_request(args.prompt, args.seconds, args.seed, args.num_samples, args.guidance)  # fail fast
-    if (args.smpl or args.fit_betas or args.vertices) and not args.fit:
-        raise InputError("--smpl, --fit-betas and --vertices only apply together with --fit")
+    if (args.smpl or args.fit_betas or args.vertices or args.foot_lock) and not args.fit:
+        raise InputError("--smpl, --fit-betas, --vertices and --foot-lock only apply together with --fit")
     if (args.fit_betas or args.vertices) and not args.smpl:
         raise InputError("--fit-betas and --vertices need the SMPL model file: pass --smpl PATH "
                          "(see smpl_assets/README.md)")
@@ -90,6 +94,8 @@ def run(command: str, args: argparse.Namespace) -> int:
 
     result = generator.generate(args.prompt, seconds=args.seconds, seed=args.seed, num_samples=args.num_samples,
                                 guidance=args.guidance, steps=args.steps, progress=progress, sampler=args.sampler)
+    if args.fit:
+        result.recipe["foot_lock"] = bool(args.foot_lock)
     arrays = result.to_arrays()
     arrays.update(extra_arrays(result, args))
     out = write_npz(args.out, arrays)

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..motion.hml_codec import FPS
-from ..motion.skeleton import FEATURE_DIM
+from ..motion.skeleton import FEATURE_DIM, FOOT_CONTACT
 
 
 def resolve_device(device: str, model_dir: str | None = None) -> str:
@@ -57,11 +57,12 @@ def _model_info(model, cached: bool) -> dict:
             "cached_model": cached}
 
 
-def _fit_arrays(joints: np.ndarray, lengths: np.ndarray, params: dict, job, rest_joints=None) -> dict:
+def _fit_arrays(joints: np.ndarray, lengths: np.ndarray, params: dict, job, rest_joints=None,
+                foot_contacts=None) -> dict:
     from ..fitting.results import fit_result_arrays
     job.progress("fit", 0, 1)
     arrays = fit_result_arrays(joints, lengths, smpl_path=params["smpl_path"], fit_betas=params["fit_betas"],
-                               vertices=params["vertices"], rest_joints=rest_joints)
+                               vertices=params["vertices"], rest_joints=rest_joints, foot_contacts=foot_contacts)
     job.progress("fit", 1, 1)
     job.check_cancel()
     return arrays
@@ -75,9 +76,11 @@ def load_model(params: dict, job):
 def _finish(result, params: dict, job, model, cached: bool, t0: float, t1: float, t2: float, rest_joints=None):
     """GenerationResult -> (result arrays incl. the fit when asked, info)."""
     result.recipe["fit"] = params["fit"]
+    result.recipe["foot_lock"] = bool(params["fit"] and params["foot_lock"])
     arrays = result.to_arrays()
     if params["fit"]:
-        arrays.update(_fit_arrays(arrays["joints"], arrays["lengths"], params, job, rest_joints))
+        contacts = arrays["features"][..., FOOT_CONTACT] if params["foot_lock"] else None
+        arrays.update(_fit_arrays(arrays["joints"], arrays["lengths"], params, job, rest_joints, contacts))
     t3 = time.perf_counter()
     info = {**_model_info(model, cached), "recipe": result.recipe, "shape": list(arrays["joints"].shape),
             "lengths": arrays["lengths"].tolist(),

@@ -167,6 +167,7 @@ _SAMPLING = {
     "guidance": (2.5, _float(0.0, MAX_GUIDANCE)),
     "steps": (None, lambda n, v: None if v is None else _int(2, MAX_STEPS)(n, v)),  # null = the model's own
     "fit": (False, _bool),
+    "foot_lock": (False, _bool),   # with fit: pin planted feet (MDM's contact labels) before fitting
 }
 SCHEMAS: dict[str, dict[str, tuple[Any, Callable]]] = {
     "hello": {"protocol": (None, lambda n, v: None if v is None else _int(0, 2**31)(n, v))},
@@ -205,8 +206,9 @@ def validate_params(op: str, params: Any) -> dict:
             out[name] = check(name, params[name])
     if out.get("vertices") and out.get("smpl_path") is None:
         raise InputError("'vertices' needs an SMPL model file: set 'smpl_path' (see smpl_assets/README.md)")
-    if op in ("generate", "edit") and (out["vertices"] or out["smpl_path"] or out["fit_betas"]) and not out["fit"]:
-        raise InputError("'smpl_path', 'fit_betas' and 'vertices' only apply with 'fit': true")
+    if op in ("generate", "edit") and (out["vertices"] or out["smpl_path"] or out["fit_betas"]
+                                       or out["foot_lock"]) and not out["fit"]:
+        raise InputError("'smpl_path', 'fit_betas', 'vertices' and 'foot_lock' only apply with 'fit': true")
     if op == "edit" and out["edit_end"] <= out["edit_start"]:
         raise InputError(f"edit range {out['edit_start']}..{out['edit_end']} is empty; "
                          "edit_end must be greater than edit_start")
