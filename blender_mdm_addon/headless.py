@@ -42,6 +42,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--start-frame", type=int, default=1)
     p.add_argument("--in-place", action="store_true",
                    help="root motion in place: no horizontal travel (height, turning and limbs kept)")
+    p.add_argument("--no-foot-lock", action="store_true",
+                   help="key the raw generated motion (default: planted feet are pinned, see the panel's Foot Lock)")
     p.add_argument("--fps", type=float, help="set the scene frame rate first (default: keep the scene's)")
     p.add_argument("--python", help="backend python executable")
     p.add_argument("--model-dir", help="MDM checkpoint folder (empty: embedded demo model)")
@@ -98,7 +100,7 @@ def main(argv: list[str]) -> int:
             bpy.context.view_layer.objects.active = rig
             bpy.ops.mdm.edit_range(frame_start=args.edit[0], frame_end=args.edit[1], mode=args.edit_mode,
                                    prompt=args.prompt or "", seed=args.seed, guidance=args.guidance, steps=args.steps,
-                                   blocking=True)
+                                   foot_lock=not args.no_foot_lock, blocking=True)
         elif args.result:
             bpy.ops.mdm.import_result(filepath=str(Path(args.result).resolve()), output=args.output,
                                       target=args.target, start_frame=args.start_frame, root_motion=root_motion)
@@ -106,7 +108,7 @@ def main(argv: list[str]) -> int:
             bpy.ops.mdm.generate(prompt=args.prompt, seconds=args.seconds, seed=args.seed, guidance=args.guidance,
                                  steps=args.steps, num_samples=args.num_samples, output=args.output,
                                  target=args.target, start_frame=args.start_frame, root_motion=root_motion,
-                                 blocking=True)
+                                 foot_lock=not args.no_foot_lock, blocking=True)
     except RuntimeError as exc:  # the operator's report: already a user-facing message
         print(f"error: {str(exc).strip().removeprefix('Error: ')}", file=sys.stderr)
         return 2
@@ -114,7 +116,8 @@ def main(argv: list[str]) -> int:
     rig = bpy.context.view_layer.objects.active
     summary = {"rig": rig.name if rig else None, "actions": [a.name for a in actions],
                "frame_range": list(actions[0]["mdm_frame_range"]) if actions else None, "fps": scene.render.fps,
-               "root_motion": json.loads(actions[0]["mdm_recipe"]).get("root_motion") if actions else None}
+               "root_motion": json.loads(actions[0]["mdm_recipe"]).get("root_motion") if actions else None,
+               "foot_lock": json.loads(actions[0]["mdm_recipe"]).get("foot_lock") if actions else None}
     if args.edit:
         summary["edit_range"] = list(actions[0]["mdm_edit_range"])
     if args.preview and rig is not None and actions:

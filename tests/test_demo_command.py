@@ -21,6 +21,7 @@ def test_demo_command_writes_a_blend_and_a_preview_showing_a_figure(tmp_path):
     line = next(l for l in proc.stdout.splitlines() if l.startswith("MDM_RESULT "))
     summary = json.loads(line[len("MDM_RESULT "):])
     assert summary["actions"] == ["a person jumps | seed 0"] and summary["frame_range"][0] == 1
+    assert (summary["root_motion"], summary["foot_lock"]) == ("WORLD", True)      # the panel's defaults
     blend = tmp_path / "demo.blend"
     head = blend.read_bytes()[:7]
     assert blend.is_file() and (head == b"BLENDER" or head[:4] == b"\x28\xb5\x2f\xfd")   # plain or zstd-compressed

@@ -216,7 +216,7 @@ class Job:
     def check_cancel(self): pass
 params = dict(model_dir={str(export_dir)!r}, device="auto", text_encoder_dir=None, prompt="a person runs",
               seconds=1.2, seed=4, num_samples=2, guidance=2.5, steps=None, fit=True, smpl_path=None,
-              fit_betas=False, vertices=False)
+              fit_betas=False, vertices=False, foot_lock=True)
 arrays, info = handlers.generate(params, Job())
 import numpy as np
 np.save({str(tmp_path / "service.npy")!r}, arrays["features"])
