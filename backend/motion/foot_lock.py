@@ -6,6 +6,11 @@ contact we pin its horizontal position to its mean over that contact, ramp the c
 out over a few frames, move the foot rigidly with it, and re-solve the knee with two-bone IK
 (hip fixed, thigh and shin lengths kept, the knee stays on its side of the leg). The result is a
 target for the SMPL fit: joints [T, 22, 3], y-up metres, HumanML3D order.
+
+Labels are not trusted blindly: a contact counts only within a few centimetres of the joint's
+planted height (its 10th-percentile height in the clip), and a run over which the joint strays far
+from its mean is a mislabelled step, not a plant, and is left alone. bench/foot_skate.py measures
+the effect on the demo model.
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import numpy as np
 # (hip, knee, ankle, toe, contact column of the ankle, of the toe) per leg; contact columns follow
 # the HumanML3D feature layout: left ankle, left toe, right ankle, right toe
 LEGS = ((1, 4, 7, 10, 0, 1), (2, 5, 8, 11, 2, 3))
+CONTACT_JOINTS = [7, 10, 8, 11]   # the joint of each contact column
 HORIZONTAL = [0, 2]
 
 
@@ -75,8 +81,10 @@ def lock_feet(joints: np.ndarray, contacts: np.ndarray, threshold: float = 0.5, 
     right toe) -> joints with the feet pinned during contact; only knees, ankles and toes change."""
     joints = np.asarray(joints, dtype=np.float64)
     contacts = np.asarray(contacts) > threshold
+    if joints.ndim != 3 or joints.shape[1:] != (22, 3) or contacts.shape != (len(joints), 4):
+        raise ValueError(f"expected joints [T, 22, 3] and contacts [T, 4], got {joints.shape} and {contacts.shape}")
     # a label is only trusted near the ground: each joint's planted height is its low percentile
-    heights = joints[:, [7, 10, 8, 11], 1]
+    heights = joints[:, CONTACT_JOINTS, 1]
     contacts &= heights < np.percentile(heights, 10, axis=0) + height_tolerance
     out = joints.copy()
     for hip, knee, ankle, toe, c_ankle, c_toe in LEGS:
