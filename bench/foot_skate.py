@@ -4,10 +4,9 @@
 
 Generates a few locomotion prompts with the model (default: the embedded demo model) and fits SMPL
 to each motion twice, without and with ``foot_contacts`` (what --foot-lock and the add-on's Foot
-Lock do). Skating is measured on the fitted joints the rig gets: the mean horizontal step (cm per
-20 fps frame) of each ankle and toe over the frames where both it and the frame before are on the
-ground by height alone (within 2.5 cm of that joint's 10th-percentile height in the raw motion),
-so the measure does not trust the labels the lock uses. Also printed: the largest knee/ankle/toe
+Lock do). Skating is ``motion_metrics.foot_skate`` of the fitted joints the rig gets, in cm per
+20 fps frame: ankles and toes on the ground by height alone in the raw motion (so the measure does
+not trust the labels the lock uses), averaged over the clips. Also printed: the largest knee/ankle/toe
 move the lock made and its cost per clip.
 """
 from __future__ import annotations
@@ -23,19 +22,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from backend.fitting.results import fit_result_arrays  # noqa: E402
 from backend.motion.skeleton import FOOT_CONTACT  # noqa: E402
+from backend.training.motion_metrics import foot_skate  # noqa: E402
 
-FEET = [7, 10, 8, 11]
 PROMPTS = ("a person walks forward", "a person walks backwards", "a person jogs in a circle",
            "a person runs forward", "a person turns around", "a person jumps forward")
 
 
-def skate_cm(fitted: np.ndarray, raw: np.ndarray) -> float:
-    """Mean horizontal step (cm/frame) of the feet joints of ``fitted`` [K, T, J, 3] on grounded frames of ``raw``."""
-    heights = raw[:, :, FEET, 1]
-    grounded = heights < np.percentile(heights, 10, axis=1, keepdims=True) + 0.025
-    steps = np.linalg.norm(np.diff(fitted[:, :, FEET][..., [0, 2]], axis=1), axis=-1)
-    both = grounded[:, 1:] & grounded[:, :-1]
-    return float(steps[both].mean() * 100)
+def skate_cm(fitted: np.ndarray, raw: np.ndarray, lengths) -> float:
+    """Mean over clips of ``foot_skate`` (cm per frame) of ``fitted`` [K, T, J, 3] on the grounded frames of ``raw``."""
+    return float(np.mean([foot_skate(fitted[k, :n, :22], raw[k, :n]) for k, n in enumerate(lengths)]) * 100)
 
 
 def main() -> int:
@@ -59,7 +54,8 @@ def main() -> int:
         t0 = time.perf_counter()
         fit_result_arrays(out.joints, out.lengths)
         lock_ms = (with_lock_s - (time.perf_counter() - t0)) / args.samples * 1000
-        before, after = skate_cm(plain, out.joints), skate_cm(locked["joints_fitted"], out.joints)
+        before = skate_cm(plain, out.joints, out.lengths)
+        after = skate_cm(locked["joints_fitted"], out.joints, out.lengths)
         moved = np.abs(locked["joints_fitted"][:, :, :22] - plain[:, :, :22]).max() * 100
         ratios.append(after / before)
         print(f"{prompt:28s} {before:15.2f} {after:10.2f} {after / before:6.2f} {moved:12.1f} {lock_ms:13.1f}")

@@ -83,3 +83,17 @@ def test_running_paraphrases_are_faster_than_walking(results):
     assert paraphrases
     for check in paraphrases:
         assert results[(check.prompt, SPEED)].median > 1.3 * walk, check.prompt
+
+
+def test_foot_lock_cuts_the_skating_of_a_generated_walk():
+    from backend.fitting.results import fit_result_arrays
+    from backend.mdm.pipeline import MotionGenerator
+    from backend.motion.skeleton import FOOT_CONTACT
+    from backend.training.motion_metrics import foot_skate
+    out = MotionGenerator.load(None, device="cpu").generate("a person walks forward", seconds=4.0, seed=0,
+                                                             num_samples=4)
+    plain = fit_result_arrays(out.joints, out.lengths)["joints_fitted"][..., :22, :]
+    locked = fit_result_arrays(out.joints, out.lengths, foot_contacts=out.features[..., FOOT_CONTACT])
+    before = np.mean([foot_skate(plain[k], out.joints[k]) for k in range(4)])
+    after = np.mean([foot_skate(locked["joints_fitted"][k, :, :22], out.joints[k]) for k in range(4)])
+    assert before > 0.015 and after < 0.6 * before, (before, after)   # measured: 2.07 -> 1.03 cm per frame

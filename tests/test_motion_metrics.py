@@ -88,3 +88,22 @@ def test_bad_inputs_raise_clear_errors():
         M.mean_horizontal_speed(bad)
     with pytest.raises(InputError, match="'left' or 'right'"):
         M.ankle_raise(standing(), "middle")
+
+
+def test_foot_skate_counts_only_grounded_steps():
+    t = np.arange(40)
+    joints = np.zeros((40, 22, 3))
+    joints[:, :, 1] = 1.0                                     # everything else high up
+    joints[:, M.FEET, 1] = 0.05                               # feet on the ground ...
+    joints[:, M.FEET, 2] = 0.01 * t[:, None]                  # ... sliding 1 cm per frame
+    assert M.foot_skate(joints) == pytest.approx(0.01)
+    lifted = joints.copy()
+    lifted[20:, M.FEET, 1] = 0.4                              # second half in the air: those steps do not count
+    lifted[20:, M.FEET, 2] = 0.1 * t[20:, None]
+    assert M.foot_skate(lifted) == pytest.approx(0.01)
+    planted = joints.copy()
+    planted[:, M.FEET, 2] = 0.0
+    assert M.foot_skate(planted) == 0.0
+    assert M.foot_skate(planted, grounded_by=joints) == 0.0   # judged on the raw motion's frames
+    with pytest.raises(InputError):
+        M.foot_skate(joints, grounded_by=joints[:10])

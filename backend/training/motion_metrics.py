@@ -95,3 +95,22 @@ def mean_horizontal_speed(joints, fps: float = FPS) -> float:
     joints = _check(joints)
     step = np.linalg.norm(np.diff(joints[:, PELVIS][:, [0, 2]], axis=0), axis=-1)
     return float(step.mean() * fps)
+
+
+FEET = [7, 10, 8, 11]   # ankles and toes
+
+
+def foot_skate(joints, grounded_by=None, tolerance: float = 0.025) -> float:
+    """Foot skating: the mean horizontal step (metres per frame) of the ankles and toes over the
+    frames where the joint is on the ground at both ends of the step, judged by height alone (within
+    ``tolerance`` of its 10th-percentile height in ``grounded_by``, default ``joints``; pass the raw
+    motion to compare a corrected one on the same frames). 0.0 when no step is grounded."""
+    joints = _check(joints)
+    reference = joints if grounded_by is None else _check(grounded_by)
+    if reference.shape != joints.shape:
+        raise InputError(f"grounded_by has shape {reference.shape}, joints {joints.shape}")
+    heights = reference[:, FEET, 1]
+    grounded = heights < np.percentile(heights, 10, axis=0) + tolerance
+    both = grounded[1:] & grounded[:-1]
+    steps = np.linalg.norm(np.diff(joints[:, FEET][..., [0, 2]], axis=0), axis=-1)
+    return float(steps[both].mean()) if both.any() else 0.0
