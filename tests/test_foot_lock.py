@@ -95,3 +95,17 @@ def test_the_smpl_fit_follows_the_pinned_feet():
     assert np.ptp(pinned[:, 2]) < 0.01
     with pytest.raises(Exception, match="foot contacts must have shape"):
         fit_result_arrays(clip, foot_contacts=contacts[:, :10])
+
+
+def test_a_pin_out_of_reach_leaves_the_knee_bent():
+    clip = sliding_clip(speed=0.02)                                   # 80 cm of glide: far out of the leg's reach
+    contacts = np.zeros((len(clip), 4))
+    contacts[:, :2] = 1.0
+    locked = lock_feet(clip, contacts, max_slide=2.0)
+    lengths = bone_lengths(locked)
+    reach = np.linalg.norm(locked[:, L_ANKLE] - locked[:, L_HIP], axis=-1) / (lengths[:, 0] + lengths[:, 1])
+    original = np.linalg.norm(clip[:, L_ANKLE] - clip[:, L_HIP], axis=-1) / (lengths[:, 0] + lengths[:, 1])
+    assert (reach <= np.maximum(0.99, original) + 1e-9).all() and reach.max() > 0.985   # stretched, not straight
+    assert np.allclose(lengths, bone_lengths(clip), atol=1e-9)
+    slide = np.abs(np.diff(locked[:, L_ANKLE, 2]))
+    assert slide.max() < 0.02                                         # what is left of the glide, never more

@@ -20,6 +20,7 @@ import numpy as np
 # the HumanML3D feature layout: left ankle, left toe, right ankle, right toe
 LEGS = ((1, 4, 7, 10, 0, 1), (2, 5, 8, 11, 2, 3))
 CONTACT_JOINTS = [7, 10, 8, 11]   # the joint of each contact column
+STRETCH = 0.99                    # the straightest a pinned leg is made (hip-ankle / thigh + shin)
 HORIZONTAL = [0, 2]
 
 
@@ -56,13 +57,15 @@ def pin_offsets(track: np.ndarray, contact: np.ndarray, min_frames: int = 2, ble
 
 
 def two_bone_knee(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray, thigh: np.ndarray,
-                  shin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                  shin: np.ndarray, max_reach: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Knee for the ankle target (hip fixed, bone lengths ``thigh``/``shin`` [T]) on the side of the
-    original ``knee``; an ankle out of reach is pulled in to the fully stretched leg.
-    All positions [T, 3] -> (knee [T, 3], reachable ankle [T, 3])."""
+    original ``knee``; an ankle out of reach (further than ``max_reach`` [T], default the fully
+    stretched leg) is pulled in towards the hip. All positions [T, 3] -> (knee, reachable ankle)."""
     to_ankle = ankle - hip
     dist = np.linalg.norm(to_ankle, axis=-1)
     longest = (thigh + shin) * 0.9999
+    if max_reach is not None:
+        longest = np.minimum(longest, max_reach)
     shortest = np.abs(thigh - shin) * 1.0001 + 1e-9
     clamped = np.clip(dist, shortest, longest)
     axis = to_ankle / np.maximum(dist, 1e-9)[:, None]
@@ -97,7 +100,11 @@ def lock_feet(joints: np.ndarray, contacts: np.ndarray, threshold: float = 0.5, 
         shift = (off_a * w_a[:, None] + off_t * w_t[:, None]) / both * np.maximum(w_a, w_t)[:, None]
         thigh = np.linalg.norm(joints[:, knee] - joints[:, hip], axis=-1)
         shin = np.linalg.norm(joints[:, ankle] - joints[:, knee], axis=-1)
-        new_knee, new_ankle = two_bone_knee(joints[:, hip], joints[:, knee], joints[:, ankle] + shift, thigh, shin)
+        # a pin the leg cannot reach leaves a little slide rather than a knee snapping straight:
+        # at most STRETCH of the leg's length, or as straight as the leg already was
+        reach = np.maximum(STRETCH * (thigh + shin), np.linalg.norm(joints[:, ankle] - joints[:, hip], axis=-1))
+        new_knee, new_ankle = two_bone_knee(joints[:, hip], joints[:, knee], joints[:, ankle] + shift, thigh, shin,
+                                            reach)
         # the toe: pinned while in contact, else carried along with the ankle; the foot keeps its length
         carried = new_ankle - joints[:, ankle]
         toe_goal = joints[:, toe] + w_t[:, None] * off_t + (1.0 - w_t[:, None]) * carried
