@@ -91,18 +91,19 @@ def test_bad_inputs_raise_clear_errors():
 
 
 def test_foot_skate_counts_only_grounded_steps():
+    feet = list(S.FOOT_CONTACT_JOINTS)
     t = np.arange(40)
     joints = np.zeros((40, 22, 3))
     joints[:, :, 1] = 1.0                                     # everything else high up
-    joints[:, M.FEET, 1] = 0.05                               # feet on the ground ...
-    joints[:, M.FEET, 2] = 0.01 * t[:, None]                  # ... sliding 1 cm per frame
+    joints[:, feet, 1] = 0.05                               # feet on the ground ...
+    joints[:, feet, 2] = 0.01 * t[:, None]                  # ... sliding 1 cm per frame
     assert M.foot_skate(joints) == pytest.approx(0.01)
     lifted = joints.copy()
-    lifted[20:, M.FEET, 1] = 0.4                              # second half in the air: those steps do not count
-    lifted[20:, M.FEET, 2] = 0.1 * t[20:, None]
+    lifted[20:, feet, 1] = 0.4                              # second half in the air: those steps do not count
+    lifted[20:, feet, 2] = 0.1 * t[20:, None]
     assert M.foot_skate(lifted) == pytest.approx(0.01)
     planted = joints.copy()
-    planted[:, M.FEET, 2] = 0.0
+    planted[:, feet, 2] = 0.0
     assert M.foot_skate(planted) == 0.0
     assert M.foot_skate(planted, grounded_by=joints) == 0.0   # judged on the raw motion's frames
     with pytest.raises(InputError):

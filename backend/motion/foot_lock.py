@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .skeleton import FOOT_CONTACT_JOINTS
+
 # (hip, knee, ankle, toe, contact column of the ankle, of the toe) per leg; contact columns follow
 # the HumanML3D feature layout: left ankle, left toe, right ankle, right toe
 LEGS = ((1, 4, 7, 10, 0, 1), (2, 5, 8, 11, 2, 3))
-CONTACT_JOINTS = [7, 10, 8, 11]   # the joint of each contact column
 STRETCH = 0.99                    # the straightest a pinned leg is made (hip-ankle / thigh + shin)
 HORIZONTAL = [0, 2]
 
@@ -87,7 +88,7 @@ def lock_feet(joints: np.ndarray, contacts: np.ndarray, threshold: float = 0.5, 
     if joints.ndim != 3 or joints.shape[1:] != (22, 3) or contacts.shape != (len(joints), 4):
         raise ValueError(f"expected joints [T, 22, 3] and contacts [T, 4], got {joints.shape} and {contacts.shape}")
     # a label is only trusted near the ground: each joint's planted height is its low percentile
-    heights = joints[:, CONTACT_JOINTS, 1]
+    heights = joints[:, list(FOOT_CONTACT_JOINTS), 1]
     contacts &= heights < np.percentile(heights, 10, axis=0) + height_tolerance
     out = joints.copy()
     for hip, knee, ankle, toe, c_ankle, c_toe in LEGS:

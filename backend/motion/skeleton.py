@@ -50,6 +50,7 @@ RIC = slice(4, 67)          # joints 1..21 positions in the root frame, 3 each
 ROT6D = slice(67, 193)      # joints 1..21 local rotations, 6 each
 LOCAL_VEL = slice(193, 259)  # joints 0..21 velocities in the root frame, 3 each
 FOOT_CONTACT = slice(259, 263)
+FOOT_CONTACT_JOINTS = LEFT_FOOT_JOINTS + RIGHT_FOOT_JOINTS   # the joint of each FOOT_CONTACT column
 
 
 def hml_target_offsets() -> np.ndarray:

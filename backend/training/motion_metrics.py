@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
-from ..motion.skeleton import facing_direction
+from ..motion.skeleton import FOOT_CONTACT_JOINTS, facing_direction
 
 FPS = 20.0
 PELVIS, HEAD = 0, 15
@@ -97,8 +97,6 @@ def mean_horizontal_speed(joints, fps: float = FPS) -> float:
     return float(step.mean() * fps)
 
 
-FEET = [7, 10, 8, 11]   # ankles and toes
-
 
 def foot_skate(joints, grounded_by=None, tolerance: float = 0.025) -> float:
     """Foot skating: the mean horizontal step (metres per frame) of the ankles and toes over the
@@ -109,8 +107,9 @@ def foot_skate(joints, grounded_by=None, tolerance: float = 0.025) -> float:
     reference = joints if grounded_by is None else _check(grounded_by)
     if reference.shape != joints.shape:
         raise InputError(f"grounded_by has shape {reference.shape}, joints {joints.shape}")
-    heights = reference[:, FEET, 1]
+    feet = list(FOOT_CONTACT_JOINTS)                          # ankles and toes
+    heights = reference[:, feet, 1]
     grounded = heights < np.percentile(heights, 10, axis=0) + tolerance
     both = grounded[1:] & grounded[:-1]
-    steps = np.linalg.norm(np.diff(joints[:, FEET][..., [0, 2]], axis=0), axis=-1)
+    steps = np.linalg.norm(np.diff(joints[:, feet][..., [0, 2]], axis=0), axis=-1)
     return float(steps[both].mean()) if both.any() else 0.0
