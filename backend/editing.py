@@ -235,3 +235,27 @@ def edit_motion(generator, joints: np.ndarray, mode: str, start: int, end: int, 
     result.recipe.update(mode=mode, edit_start=int(start), edit_end=int(end), input="joints",
                          retarget_scale=round(scale, 6))
     return result
+
+
+# ---------------------------------------------------------------------------------------------
+# two actions at once
+# ---------------------------------------------------------------------------------------------
+def with_upper_body(generator, generated, upper_prompt: str, guidance: float = 2.5, steps: int | None = None,
+                    progress=None, cancel=None, sampler: str = "ddpm"):
+    """A GenerationResult -> the same motions with spine, arms and head regenerated for
+    ``upper_prompt`` over the whole clip while the root, legs and foot contacts stay exactly as
+    generated (MDM's upper_body editing): two actions at once, e.g. walking + waving, which a model
+    trained on one action per caption rarely does from a single prompt. The recipe is the
+    generation's plus ``upper_prompt``; ``unseen_words`` covers both prompts."""
+    features = np.asarray(generated.features, np.float32)
+    k, n = features.shape[:2]
+    known = generator.normalizer.normalize(features).astype(np.float32)
+    result = generator.edit(known, edit_mask("upper_body", 0, n, n, k), upper_prompt,
+                            seed=generated.recipe.get("seed", 0), guidance=guidance, steps=steps,
+                            lengths=generated.lengths, progress=progress, cancel=cancel, sampler=sampler)
+    recipe = {**generated.recipe, "upper_prompt": result.recipe["prompt"]}
+    if "unseen_words" in generated.recipe or "unseen_words" in result.recipe:   # models with a caption vocabulary
+        unseen = list(generated.recipe.get("unseen_words", []))
+        recipe["unseen_words"] = unseen + [w for w in result.recipe.get("unseen_words", []) if w not in unseen]
+    result.recipe = recipe
+    return result

@@ -25,6 +25,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     argv = argv[argv.index("--") + 1:] if "--" in argv else []
     p = argparse.ArgumentParser(prog="headless.py", description=__doc__.splitlines()[0])
     p.add_argument("--prompt", help="text prompt (generate)")
+    p.add_argument("--upper-prompt", default="",
+                   help="generate: a second action for spine, arms and head (e.g. a wave while walking)")
     p.add_argument("--result", help="key this result .npz instead of generating")
     p.add_argument("--edit", nargs=2, type=int, metavar=("START", "END"),
                    help="regenerate frames START..END (inclusive) of an SMPL rig's animation (--prompt optional)")
@@ -108,16 +110,16 @@ def main(argv: list[str]) -> int:
             bpy.ops.mdm.generate(prompt=args.prompt, seconds=args.seconds, seed=args.seed, guidance=args.guidance,
                                  steps=args.steps, num_samples=args.num_samples, output=args.output,
                                  target=args.target, start_frame=args.start_frame, root_motion=root_motion,
-                                 foot_lock=not args.no_foot_lock, blocking=True)
+                                 foot_lock=not args.no_foot_lock, upper_prompt=args.upper_prompt, blocking=True)
     except RuntimeError as exc:  # the operator's report: already a user-facing message
         print(f"error: {str(exc).strip().removeprefix('Error: ')}", file=sys.stderr)
         return 2
     actions = [a for a in bpy.data.actions if a not in before]
     rig = bpy.context.view_layer.objects.active
+    recipe = json.loads(actions[0]["mdm_recipe"]) if actions else {}
     summary = {"rig": rig.name if rig else None, "actions": [a.name for a in actions],
                "frame_range": list(actions[0]["mdm_frame_range"]) if actions else None, "fps": scene.render.fps,
-               "root_motion": json.loads(actions[0]["mdm_recipe"]).get("root_motion") if actions else None,
-               "foot_lock": json.loads(actions[0]["mdm_recipe"]).get("foot_lock") if actions else None}
+               **{key: recipe.get(key) for key in ("root_motion", "foot_lock", "upper_prompt")}}
     if args.edit:
         summary["edit_range"] = list(actions[0]["mdm_edit_range"])
     if args.preview and rig is not None and actions:

@@ -148,7 +148,8 @@ class MDM_OT_generate(_BackendJob, bpy.types.Operator):
         return "generate", {**_model_params(settings), "prompt": self.prompt, "seconds": self.seconds,
                             "seed": self.seed, "num_samples": self.num_samples, "guidance": self.guidance,
                             "steps": self.steps or None, "fit": True, "smpl_path": str(smpl) if smpl else None,
-                            "vertices": self.output == 'VERTEX', "foot_lock": self.foot_lock}
+                            "vertices": self.output == 'VERTEX', "foot_lock": self.foot_lock,
+                            "upper_prompt": self.upper_prompt.strip()}
 
     def _write(self, context, path):
         return key_result(self, context, path, self._options(self._settings))

@@ -92,6 +92,7 @@ def draw_panel(layout, context) -> None:
     col = layout.column()
     col.enabled = not ctl.busy
     col.prop(settings, "prompt", text="")
+    col.prop(settings, "upper_prompt", icon='MOD_ARMATURE')
     col.prop(settings, "seconds")
     row = col.row(align=True)
     row.prop(settings, "seed")

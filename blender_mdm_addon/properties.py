@@ -19,6 +19,10 @@ MAX_SECONDS = 9.8  # MDM's 196 frames at 20 fps
 GENERATION_PROPS = {
     "prompt": (StringProperty, dict(name="Prompt", default="a person walks forward then turns around",
                                     description="what the body does, in plain English")),
+    "upper_prompt": (StringProperty, dict(name="Upper Body Prompt", default="",
+                                          description="optional second action for spine, arms and head over the "
+                                                      "whole clip while the legs do the prompt, e.g. 'a person "
+                                                      "waves with the right hand' (a second diffusion pass)")),
     "seconds": (FloatProperty, dict(name="Length", default=4.0, min=0.5, max=MAX_SECONDS, unit='TIME_ABSOLUTE',
                                     description="clip length in seconds (MDM: at most 9.8)")),
     "seed": (IntProperty, dict(name="Seed", default=0, min=0, description="same seed + prompt = same motion")),

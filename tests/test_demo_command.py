@@ -15,13 +15,15 @@ pytestmark = pytest.mark.slow
 
 def test_demo_command_writes_a_blend_and_a_preview_showing_a_figure(tmp_path):
     env = dict(os.environ, MDM_DEMO_OUT=str(tmp_path))
-    proc = subprocess.run([str(REPO / "scripts/demo.sh"), "a person jumps", "--seconds", "3"], env=env,
+    proc = subprocess.run([str(REPO / "scripts/demo.sh"), "a person jumps", "--seconds", "3",
+                           "--upper-prompt", "a person claps"], env=env,
                           capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(l for l in proc.stdout.splitlines() if l.startswith("MDM_RESULT "))
     summary = json.loads(line[len("MDM_RESULT "):])
     assert summary["actions"] == ["a person jumps | seed 0"] and summary["frame_range"][0] == 1
     assert (summary["root_motion"], summary["foot_lock"]) == ("WORLD", True)      # the panel's defaults
+    assert summary["upper_prompt"] == "a person claps"
     blend = tmp_path / "demo.blend"
     head = blend.read_bytes()[:7]
     assert blend.is_file() and (head == b"BLENDER" or head[:4] == b"\x28\xb5\x2f\xfd")   # plain or zstd-compressed

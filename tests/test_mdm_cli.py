@@ -52,6 +52,10 @@ def test_generate_names_the_words_the_model_was_not_trained_on(tiny_encoders, tm
     assert json.loads(str(np.load(out)["recipe"]))["unseen_words"] == ["strolls"]
     assert main(common + ["--prompt", "a person walks forward"]) == 0
     assert "not trained on" not in capsys.readouterr().err
+    # an upper-body prompt: a second pass, its unseen words named with the first prompt's
+    assert main(common + ["--prompt", "a person strolls forward", "--upper-prompt", "a person juggles"]) == 0
+    recipe = json.loads(str(np.load(out)["recipe"]))
+    assert (recipe["upper_prompt"], recipe["unseen_words"]) == ("a person juggles", ["strolls", "juggles"])
 
 
 def test_generate_with_fit_adds_the_smpl_parameters(tiny_model, tiny_encoders, tmp_path):

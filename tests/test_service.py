@@ -106,6 +106,21 @@ def test_generate_with_fit_and_the_fit_op_give_the_shared_fitting_output(client,
     assert json.loads(str(result["recipe"]))["foot_lock"] is False
 
 
+def test_generate_with_an_upper_body_prompt_keeps_the_legs_of_the_first_pass(client, tiny):
+    params = {**tiny, "prompt": "a person walks forward", "seconds": 2.0, "seed": 5, "steps": 4, "num_samples": 2}
+    plain = client.request("generate", params, timeout=60)
+    job = client.submit("generate", {**params, "upper_prompt": "  a person waves  "})
+    progress, both = collect(client, job)
+    assert [(e["step"], e["total"]) for e in progress if e["phase"] == "diffusion"] == [(n, 8) for n in range(1, 9)]
+    with np.load(plain["result_path"]) as a, np.load(both["result_path"]) as b:
+        first, second, recipe = a["features"], b["features"], json.loads(str(b["recipe"]))
+    from backend.motion.skeleton import lower_body_feature_mask
+    lower = lower_body_feature_mask()
+    np.testing.assert_allclose(second[..., lower], first[..., lower], atol=1e-4)     # root, legs, contacts
+    assert np.abs(second[..., ~lower] - first[..., ~lower]).max() > 1e-2           # the upper body was redone
+    assert (recipe["prompt"], recipe["upper_prompt"], recipe["seed"]) == ("a person walks forward", "a person waves", 5)
+
+
 @pytest.mark.parametrize("mode", ["in_between", "upper_body"])
 def test_edit_keeps_everything_outside_the_range(client, tiny, mode, tmp_path):
     source = client.request("generate", {**tiny, "prompt": "a person walks", "seconds": 2.0, "steps": 4}, timeout=60)

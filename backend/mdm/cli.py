@@ -39,6 +39,10 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
                         help="with --fit: an SMPL model file (default: the built-in rest skeleton)")
     parser.add_argument("--fit-betas", action="store_true", help="with --fit and --smpl: fit the body shape too")
     parser.add_argument("--vertices", action="store_true", help="with --fit and --smpl: add mesh vertices")
+    parser.add_argument("--upper-prompt", default="",
+                        help="a second action for the upper body over the whole clip (e.g. --prompt 'a person "
+                             "walks forward' --upper-prompt 'a person waves with the right hand'): a second pass "
+                             "regenerates spine, arms and head, root and legs stay")
     parser.add_argument("--foot-lock", action="store_true",
                         help="with --fit: pin the feet where the model says they touch the ground (no foot skating)")
     parser.add_argument("--out", required=True, help="output .npz")
@@ -94,6 +98,10 @@ def run(command: str, args: argparse.Namespace) -> int:
 
     result = generator.generate(args.prompt, seconds=args.seconds, seed=args.seed, num_samples=args.num_samples,
                                 guidance=args.guidance, steps=args.steps, progress=progress, sampler=args.sampler)
+    if args.upper_prompt.strip():
+        from ..editing import with_upper_body
+        result = with_upper_body(generator, result, args.upper_prompt, guidance=args.guidance, steps=args.steps,
+                                 progress=progress, sampler=args.sampler)
     if args.fit:
         result.recipe["foot_lock"] = bool(args.foot_lock)
     arrays = result.to_arrays()

@@ -96,9 +96,18 @@ def generate(params: dict, job):
     t0 = time.perf_counter()
     model, cached = _model(params, job)
     t1 = time.perf_counter()
-    result = model.generate(params["prompt"], params["seconds"], params["seed"],
-                            num_samples=params["num_samples"], guidance=params["guidance"],
-                            steps=params["steps"], progress=_diffusion_progress(job), cancel=job.cancelled)
+    upper = params["upper_prompt"].strip()
+    passes = 2 if upper else 1     # the upper body is a second diffusion pass
+
+    def progress(done_passes):
+        return lambda step, total: job.progress("diffusion", done_passes * total + step, passes * total)
+
+    sampling = dict(guidance=params["guidance"], steps=params["steps"], cancel=job.cancelled)
+    result = model.generate(params["prompt"], params["seconds"], params["seed"], num_samples=params["num_samples"],
+                            progress=progress(0), **sampling)
+    if upper:
+        from ..editing import with_upper_body
+        result = with_upper_body(model, result, upper, progress=progress(1), **sampling)
     return _finish(result, params, job, model, cached, t0, t1, time.perf_counter())
 
 

@@ -175,7 +175,8 @@ SCHEMAS: dict[str, dict[str, tuple[Any, Callable]]] = {
     "cancel": {"job": (None, _job_ref)},  # null = whatever is running
     "shutdown": {},
     "load_model": dict(_MODEL),
-    "generate": {**_MODEL, **_SAMPLING, **_FIT, "seconds": (6.0, _float(0.0, MAX_SECONDS, lo_open=True))},
+    "generate": {**_MODEL, **_SAMPLING, **_FIT, "seconds": (6.0, _float(0.0, MAX_SECONDS, lo_open=True)),
+                 "upper_prompt": ("", _prompt)},   # non-empty: spine, arms and head redone for it (2 passes)
     "edit": {**_MODEL, **_SAMPLING, **_FIT,
              "input_path": (REQUIRED, _path("file", optional=False)),
              "mode": ("in_between", _enum(EDIT_MODES)),

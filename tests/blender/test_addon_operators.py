@@ -53,7 +53,8 @@ def test_register_unregister_cleanly(addon):
 
 def test_modal_generate_to_completion(scene, fake, modal, tmp_path):
     fake.result_path = str(write_result(tmp_path / "r.npz", num_samples=2, num_frames=20))
-    assert bpy.ops.mdm.generate(prompt="a person waves", seconds=1.0, seed=7, num_samples=2) == {'RUNNING_MODAL'}
+    assert bpy.ops.mdm.generate(prompt="a person waves", seconds=1.0, seed=7, num_samples=2,
+                                upper_prompt=" a person claps ") == {'RUNNING_MODAL'}
     op = operators.ACTIVE_MODAL
     assert controller.CONTROLLER.busy and scene_state() == ([], [], [])  # nothing written while running
     op.modal(bpy.context, TIMER)
@@ -66,6 +67,7 @@ def test_modal_generate_to_completion(scene, fake, modal, tmp_path):
     op_name, params = fake.submitted[0]
     assert op_name == "generate" and params["prompt"] == "a person waves" and params["num_samples"] == 2
     assert params["fit"] is True and params["model_dir"] is None and params["device"] == "auto"
+    assert (params["upper_prompt"], params["foot_lock"]) == ("a person claps", True)
     assert len([o for o in bpy.data.objects if o.type == 'ARMATURE']) == 1 and len(bpy.data.actions) == 2
 
 
