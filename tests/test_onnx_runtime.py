@@ -214,10 +214,12 @@ class Job:
     def progress(self, *a): pass
     def cancelled(self): return False
     def check_cancel(self): pass
-params = dict(model_dir={str(export_dir)!r}, device="auto", text_encoder_dir=None, prompt="a person runs",
-              seconds=1.2, seed=4, num_samples=2, guidance=2.5, steps=None, fit=True, smpl_path=None,
-              fit_betas=False, vertices=False, foot_lock=True)
+from backend.service.protocol import validate_params
+params = validate_params("generate", dict(model_dir={str(export_dir)!r}, prompt="a person runs", seconds=1.2, seed=4,
+                                          num_samples=2, fit=True, foot_lock=True))
 arrays, info = handlers.generate(params, Job())
+both, _ = handlers.generate(dict(params, upper_prompt="a person waves"), Job())   # the edit pass on ORT too
+assert both["features"].shape == arrays["features"].shape
 import numpy as np
 np.save({str(tmp_path / "service.npy")!r}, arrays["features"])
 assert "poses" in arrays and info["device"] == "cpu", info
