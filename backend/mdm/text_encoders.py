@@ -159,7 +159,7 @@ class TextEncoder:
         """``encode`` for many prompts at once -> one [rows_i, D] tensor per prompt, in order.
 
         Prompts with equally long token rows share a batch, so no padding (and no attention mask)
-        enters: each result is what ``encode`` gives, ~10x faster for a training corpus's captions."""
+        enters: each result is what ``encode`` gives (to ~1e-6), 3.7x faster on 3,000 corpus captions."""
         rows = [self.tokens.ids(p) for p in prompts]
         by_length: dict[int, list[int]] = {}
         for i, ids in enumerate(rows):
