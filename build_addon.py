@@ -32,7 +32,8 @@ REQUIRED_FILES = (
     "blender_manifest.toml", "__init__.py",
     "backend/__init__.py", "backend/version.py", "backend/serve.py", "backend/requirements.txt",
     "backend/assets/humanml3d/Mean.npy", "backend/assets/humanml3d/Std.npy",
-    "backend/assets/humanml3d/LICENSE.txt", "smpl_assets/README.md",
+    "backend/assets/humanml3d/LICENSE.txt", "backend/assets/wordnet/wordnet30.json.gz",
+    "backend/assets/wordnet/LICENSE.txt", "smpl_assets/README.md",
     "backend/models/demo/args.json",
 )
 REQUIRED_MANIFEST_KEYS = ("schema_version", "id", "version", "name", "tagline", "maintainer", "type",

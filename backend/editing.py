@@ -246,7 +246,7 @@ def with_upper_body(generator, generated, upper_prompt: str, guidance: float = 2
     ``upper_prompt`` over the whole clip while the root, legs and foot contacts stay exactly as
     generated (MDM's upper_body editing): two actions at once, e.g. walking + waving, which a model
     trained on one action per caption rarely does from a single prompt. The recipe is the
-    generation's plus ``upper_prompt``; ``unseen_words`` covers both prompts."""
+    generation's plus ``upper_prompt``; ``unseen_words`` and ``reworded`` cover both prompts."""
     features = np.asarray(generated.features, np.float32)
     k, n = features.shape[:2]
     known = generator.normalizer.normalize(features).astype(np.float32)
@@ -257,5 +257,8 @@ def with_upper_body(generator, generated, upper_prompt: str, guidance: float = 2
     if "unseen_words" in generated.recipe or "unseen_words" in result.recipe:   # models with a caption vocabulary
         unseen = list(generated.recipe.get("unseen_words", []))
         recipe["unseen_words"] = unseen + [w for w in result.recipe.get("unseen_words", []) if w not in unseen]
+    reworded = {**result.recipe.get("reworded", {}), **generated.recipe.get("reworded", {})}
+    if reworded:
+        recipe["reworded"] = reworded
     result.recipe = recipe
     return result

@@ -48,9 +48,13 @@ def sample_name(recipe: dict, k: int, num_samples: int) -> str:
 
 def vocabulary_note(recipe: dict) -> str:
     """The line naming the prompt's words the model was not trained on ('' when there are none): the
-    backend hid them from the model, which followed the sentence's overall meaning."""
+    backend read some as a related word it knows (``reworded``) and hid the others from the model,
+    which followed the sentence's overall meaning."""
+    reworded = recipe.get("reworded") if isinstance(recipe.get("reworded"), dict) else {}
     words = recipe.get("unseen_words") or []
-    return f"Not in the model's vocabulary: {', '.join(map(str, words))}" if words else ""
+    parts = [f"Read {', '.join(f'{a} as {b}' for a, b in reworded.items())}"] if reworded else []
+    parts += [f"Not in the model's vocabulary: {', '.join(map(str, words))}"] if words else []
+    return "; ".join(parts)
 
 
 def stored_recipe(block) -> dict:

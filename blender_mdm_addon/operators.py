@@ -35,10 +35,13 @@ def _redraw_panels(context) -> None:
 
 def report_done(operator, message: str, recipe: dict) -> None:
     """The finished job's message in the panel and the report; the report adds the prompt's words the
-    model was not trained on (the panel shows them for whichever take is active, see panel.py)."""
+    model was not trained on, reworded or hidden (the panel shows them for whichever take is active,
+    see panel.py)."""
     controller.CONTROLLER.message = message
     note = importer.vocabulary_note(recipe)
-    operator.report({'INFO'}, message + (f" ({note}; it followed the sentence's overall meaning)" if note else ""))
+    if recipe.get("unseen_words"):
+        note += "; it followed the sentence's overall meaning"
+    operator.report({'INFO'}, message + (f" ({note})" if note else ""))
 
 
 def key_result(operator, context, path: str, options: importer.ImportOptions) -> set:

@@ -42,20 +42,28 @@ def test_generate_names_the_words_the_model_was_not_trained_on(tiny_encoders, tm
     model = write_tiny_model_dir(tmp_path / "words", arch="trans_dec", text_encoder="minilm_tokens")
     tokens = load_text_encoder("minilm_tokens", tiny_encoders["minilm_tokens"]).tokens
     (model / CAPTION_VOCABULARY).write_text(json.dumps({"text_encoder_type": "minilm_tokens",
-                                                        "token_ids": tokens.ids("a person walks forward")}))
+                                                        "token_ids": tokens.ids("a person walks forward and")}))
     out = tmp_path / "r.npz"
     common = ["generate", "--model-dir", str(model), "--seconds", "1", "--steps", "2", "--device", "cpu",
               "--text-encoder-dir", str(tiny_encoders["minilm_tokens"]), "--out", str(out)]
-    assert main(common + ["--prompt", "a person strolls forward"]) == 0
-    assert "was not trained on these words and followed the sentence's overall meaning instead: strolls" in \
+    assert main(common + ["--prompt", "a person pirouettes forward"]) == 0
+    assert "was not trained on these words and followed the sentence's overall meaning instead: pirouettes" in \
         capsys.readouterr().err
-    assert json.loads(str(np.load(out)["recipe"]))["unseen_words"] == ["strolls"]
+    assert json.loads(str(np.load(out)["recipe"]))["unseen_words"] == ["pirouettes"]
+    # a verb WordNet relates to a trained one is read as that one, and the note says so
+    assert main(common + ["--prompt", "a person strolls forward"]) == 0
+    err = capsys.readouterr().err
+    assert "not trained on some words and read them as: strolls -> walks" in err and "overall meaning" not in err
+    recipe = json.loads(str(np.load(out)["recipe"]))
+    assert (recipe["prompt"], recipe["reworded"], recipe["unseen_words"]) == \
+        ("a person strolls forward", {"strolls": "walks"}, [])
     assert main(common + ["--prompt", "a person walks forward"]) == 0
     assert "not trained on" not in capsys.readouterr().err
     # an upper-body prompt: a second pass, its unseen words named with the first prompt's
-    assert main(common + ["--prompt", "a person strolls forward", "--upper-prompt", "a person juggles"]) == 0
+    assert main(common + ["--prompt", "a person pirouettes", "--upper-prompt", "a person juggles and strolls"]) == 0
     recipe = json.loads(str(np.load(out)["recipe"]))
-    assert (recipe["upper_prompt"], recipe["unseen_words"]) == ("a person juggles", ["strolls", "juggles"])
+    assert (recipe["upper_prompt"], recipe["unseen_words"], recipe["reworded"]) == \
+        ("a person juggles and strolls", ["pirouettes", "juggles"], {"strolls": "walks"})
 
 
 def test_generate_with_fit_adds_the_smpl_parameters(tiny_model, tiny_encoders, tmp_path):

@@ -177,6 +177,33 @@ def test_edit_rejects_bad_windows(generators):
         gen.edit(bad, ~mask)
 
 
+def test_unseen_verbs_are_read_as_the_caption_word_wordnet_relates_them_to(tmp_path, tiny_encoders):
+    import json
+
+    from backend.mdm.text_tokens import CAPTION_VOCABULARY
+    folder = tmp_path / "m"
+    write_tiny_model_dir(folder, arch="trans_dec", text_encoder="minilm_tokens")
+    plain = P.MotionGenerator.load(folder, "cpu", tiny_encoders["minilm_tokens"])
+    (folder / CAPTION_VOCABULARY).write_text(json.dumps({
+        "text_encoder_type": "minilm_tokens", "token_ids": plain.text_encoder.tokens.ids("a person walks forward"),
+        "words": ["a", "forward", "person", "walks"]}))
+    gen = P.MotionGenerator.load(folder, "cpu", tiny_encoders["minilm_tokens"])
+    r = gen.generate("a person strolls forward", seconds=1.0, seed=2, num_samples=2, steps=3)
+    assert (r.recipe["prompt"], r.recipe["reworded"], r.recipe["unseen_words"]) == \
+        ("a person strolls forward", {"strolls": "walks"}, [])
+    # the network read exactly the reworded prompt
+    walks = gen.generate("a person walks forward", seconds=1.0, seed=2, num_samples=2, steps=3)
+    np.testing.assert_array_equal(r.features, walks.features)
+    assert "reworded" not in walks.recipe
+    # editing rewords the same way; a model without the file (official checkpoints) never does
+    known = gen.normalizer.normalize(walks.features)
+    edited = gen.edit(known, inbetween_mask([20, 20], 20), "a person strolls forward", seed=1, steps=3)
+    assert edited.recipe["reworded"] == {"strolls": "walks"}
+    np.testing.assert_array_equal(edited.features, gen.edit(known, inbetween_mask([20, 20], 20),
+                                                            "a person walks forward", seed=1, steps=3).features)
+    assert "reworded" not in plain.generate("a person strolls forward", seconds=0.5, steps=2).recipe
+
+
 def test_words_the_model_never_saw_are_hidden_from_attention(tmp_path, tiny_encoders):
     import json
 
@@ -195,12 +222,12 @@ def test_words_the_model_never_saw_are_hidden_from_attention(tmp_path, tiny_enco
         seen.append(None if text_pad is None else text_pad.clone())
         return denoise(x, t, text, text_pad, *rest)
     gen.model.denoise = spy
-    prompt = "a person strolls forward"
+    prompt = "a person pirouettes forward"   # WordNet relates no trained word to it
     ids = tokens.ids(prompt)
     unseen = [i for i, token_id in enumerate(ids) if token_id not in trained]
-    assert unseen                                                   # the tiny tokenizer splits "strolls" somehow
+    assert unseen                                                   # the tiny tokenizer has no "pirouettes"
     r = gen.generate(prompt, seconds=1.0, seed=2, num_samples=2, steps=3)
-    assert r.recipe["unseen_words"] == ["strolls"]
+    assert r.recipe["unseen_words"] == ["pirouettes"]
     pad = seen[0][:2]                                                # the conditional rows of the batch
     assert pad.shape == (2, 1 + len(ids)) and (pad.nonzero()[:, 1].unique() == torch.tensor(unseen) + 1).all()
     assert not pad[:, 0].any()                                      # the sentence row stays
@@ -215,7 +242,7 @@ def test_words_the_model_never_saw_are_hidden_from_attention(tmp_path, tiny_enco
     assert not np.array_equal(plain.generate(prompt, seconds=1.0, seed=2, num_samples=2, steps=3).features, r.features)
     # punctuation the captions never had is hidden as well, but only words are named
     assert tokens.ids(".")[1] not in trained
-    assert gen.generate(prompt + ".", seconds=0.5, steps=2).recipe["unseen_words"] == ["strolls"]
+    assert gen.generate(prompt + ".", seconds=0.5, steps=2).recipe["unseen_words"] == ["pirouettes"]
     # a prompt of trained words only: untouched, and the recipe says nothing was hidden
     known = gen.generate("a person walks forward", seconds=1.0, seed=2, steps=3)
     assert known.recipe["unseen_words"] == [] and "unseen_words" not in plain.generate("a", seconds=0.5).recipe

@@ -1,5 +1,6 @@
 """Training path end to end on a tiny corpus: data loading, loss goes down, official layout, reload, sampling."""
 import json
+import re
 import subprocess
 import sys
 
@@ -142,6 +143,9 @@ def test_tiny_training_run_learns_writes_official_layout_and_samples(tiny_corpus
         trained = {i for caption in trainer.train_data.captions + trainer.val_data.captions
                    for i in gen.text_encoder.tokens.ids(caption)}
         assert set(json.loads(vocabulary.read_text())["token_ids"]) == trained
+        words = {w for caption in trainer.train_data.captions + trainer.val_data.captions
+                 for w in re.findall(r"[a-z]+", caption.lower())}
+        assert set(json.loads(vocabulary.read_text())["words"]) == words
         assert result.recipe["unseen_words"] == []
         assert gen.generate("a person pirouettes", seconds=0.5).recipe["unseen_words"]
 

@@ -110,6 +110,9 @@ def run(command: str, args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"wrote {out} ({result.joints.shape[0]} x {result.joints.shape[1]} frames, model {generator.model_id})",
               file=sys.stderr)
+        if result.recipe.get("reworded"):
+            print(f"note: {generator.model_id} was not trained on some words and read them as: "
+                  f"{', '.join(f'{a} -> {b}' for a, b in result.recipe['reworded'].items())}", file=sys.stderr)
         if result.recipe.get("unseen_words"):
             print(f"note: {generator.model_id} was not trained on these words and followed the sentence's overall "
                   f"meaning instead: {', '.join(result.recipe['unseen_words'])}", file=sys.stderr)

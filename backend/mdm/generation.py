@@ -154,7 +154,7 @@ class MotionGeneratorBase:
     def _denoiser(self, prompt: str, batch: int, scale: float, conditional: bool,
                   frame_pad: np.ndarray | None, hidden_rows: list[int]) -> Denoiser:
         """The guided denoiser for ``batch`` samples of ``prompt``; frame_pad [B, T] bool or None;
-        hidden_rows: condition rows to hide from attention (see ``_unseen_words``)."""
+        hidden_rows: condition rows to hide from attention (see ``_read_prompt``)."""
         raise NotImplementedError
 
     def _sample(self, denoiser: Denoiser, shape, schedule: Schedule, noise: NoiseSource, known=None,
@@ -170,21 +170,31 @@ class MotionGeneratorBase:
             return 1.0
         return guidance
 
-    def _unseen_words(self, prompt: str) -> tuple[list[int], dict]:
-        """-> (condition rows of the prompt's words the model never saw in training, recipe entry).
+    def _read_prompt(self, prompt: str) -> tuple[str, list[int], dict]:
+        """-> (the prompt the network reads, condition rows to hide, recipe entries).
 
-        Only for models with a ``caption_vocabulary.json`` (see ``text_tokens.CaptionVocabulary``);
-        the recipe lists the hidden words so the user can see what was not understood."""
+        Only models with a ``caption_vocabulary.json`` (see ``text_tokens.CaptionVocabulary``) change
+        anything: an unseen verb WordNet relates to a caption word is replaced by it (recipe
+        ``reworded``: {typed: read}), and the rows of words still unseen are hidden (``unseen_words``),
+        so the user can see what was read differently or not at all."""
         if self.caption_vocabulary is None or not prompt:
-            return [], {}
+            return prompt, [], {}
         tokens = self.text_encoder.tokens
-        rows = self.caption_vocabulary.hidden_rows(tokens.ids(prompt))
-        words = tokens.words_at(prompt, [r - WORD_ROW_OFFSET[self.args.text_encoder_type] for r in rows])
-        words = [w for w in words if any(c.isalnum() for c in w)]   # hidden too, but "." is not worth naming
+        offset = WORD_ROW_OFFSET[self.args.text_encoder_type]
+
+        def unseen(text: str) -> tuple[list[int], list[str]]:
+            rows = self.caption_vocabulary.hidden_rows(tokens.ids(text))
+            words = tokens.words_at(text, [r - offset for r in rows])
+            return rows, [w for w in words if any(c.isalnum() for c in w)]   # "." is hidden, not named
+
+        read, reworded = self.caption_vocabulary.rewording(tokens).reword(prompt, unseen(prompt)[1])
+        rows, words = unseen(read)
+        if reworded:
+            log.info("%s reads %s", self.model_id, ", ".join(f"{a!r} as {b!r}" for a, b in reworded.items()))
         if words:
             log.info("%s never saw these words in training; they are hidden, the sentence embedding carries them: %s",
                      self.model_id, ", ".join(words))
-        return rows, {"unseen_words": words}
+        return read, rows, {"unseen_words": words, **({"reworded": reworded} if reworded else {})}
 
     def _schedule(self, steps) -> Schedule:
         if steps is not None:
@@ -213,8 +223,8 @@ class MotionGeneratorBase:
         sampled_frames = n_frames if self.args.mask_frames else self.max_frames
         conditional = bool(prompt)
         used = self._guidance_used(guidance, conditional)
-        hidden_rows, unseen = self._unseen_words(prompt)
-        denoiser = self._denoiser(prompt, k, used, conditional, None, hidden_rows)
+        read, hidden_rows, unseen = self._read_prompt(prompt)
+        denoiser = self._denoiser(read, k, used, conditional, None, hidden_rows)
         x = self._sample(denoiser, (k, FEATURE_DIM, 1, sampled_frames), schedule,
                          noise if noise is not None else SeededNoise(seed), progress=progress, cancel=cancel,
                          sampler=sampler)
@@ -253,8 +263,8 @@ class MotionGeneratorBase:
             frame_pad = np.arange(sampled)[None, :] >= lengths[:, None]                  # [K, T] bool
         conditional = bool(prompt)
         used = self._guidance_used(guidance, conditional)
-        hidden_rows, unseen = self._unseen_words(prompt)
-        denoiser = self._denoiser(prompt, k, used, conditional, frame_pad, hidden_rows)
+        read, hidden_rows, unseen = self._read_prompt(prompt)
+        denoiser = self._denoiser(read, k, used, conditional, frame_pad, hidden_rows)
         x = self._sample(denoiser, (k, FEATURE_DIM, 1, sampled), schedule,
                          noise if noise is not None else SeededNoise(seed),
                          to_model_layout(known), to_model_layout(mask), progress, cancel, sampler)

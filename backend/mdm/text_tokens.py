@@ -105,13 +105,20 @@ class CaptionVocabulary:
     """The token ids of a per-word model's training captions (``caption_vocabulary.json``).
 
     A word row the network never saw during training carries a direction it never learned to read,
-    and the demo model follows such rows wildly ("springs" in "a person springs upward"). Training
-    hid whole captions' word rows (sentence dropout), so hiding the unseen rows at inference leaves a
-    condition it knows: the sentence embedding plus the familiar words.
+    and the demo model follows such rows wildly ("springs" in "a person springs upward"). So an
+    unseen verb is first reworded with a WordNet relative from the captions (``rewording``:
+    "springs" -> "jumps"), and the rows of words that stay unseen are hidden: training hid whole
+    captions' word rows (sentence dropout), so that leaves a condition it knows, the sentence
+    embedding plus the familiar words.
+
+    words: the lower-case words of the captions (training writes them; for a file without them
+    the vocabulary's whole-word tokens stand in).
     """
 
-    def __init__(self, kind: str, token_ids):
+    def __init__(self, kind: str, token_ids, words=None):
         self.kind, self.token_ids = kind, frozenset(int(i) for i in token_ids)
+        self.words = None if words is None else frozenset(words)
+        self._rewording = None
 
     @classmethod
     def read(cls, folder: str | Path, kind: str) -> "CaptionVocabulary | None":
@@ -121,13 +128,27 @@ class CaptionVocabulary:
             return None
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
-            ids = raw["token_ids"]
+            ids, words = raw["token_ids"], raw.get("words")
             if raw.get("text_encoder_type") != kind or not all(isinstance(i, int) for i in ids):
                 raise ValueError(f"it is for text encoder {raw.get('text_encoder_type')!r}, the model uses {kind!r}")
+            if words is not None and not (isinstance(words, list) and all(isinstance(w, str) for w in words)):
+                raise ValueError("'words' is not a list of words")
         except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(f"{path} is damaged or belongs to another model ({exc}); delete it (all words are "
                                   "then used) or copy it again from the training run folder") from exc
-        return cls(kind, ids)
+        return cls(kind, ids, words)
+
+    def rewording(self, tokens: PromptTokenizer):
+        """The ``rewording.PromptRewording`` of this vocabulary's words (built once; reads WordNet)."""
+        if self._rewording is None:
+            from .rewording import PromptRewording
+            from .wordnet import shipped_wordnet
+            words = self.words
+            if words is None:   # an older run: its whole-word tokens ("jumps"; not "##ing")
+                pieces = (tokens.tokenizer.id_to_token(i) or "" for i in self.token_ids)
+                words = [w for w in pieces if w.isalpha()]
+            self._rewording = PromptRewording(words, shipped_wordnet())
+        return self._rewording
 
     def unseen(self, ids: list[int]) -> list[int]:
         """Positions in ``ids`` whose token never occurred in a training caption."""

@@ -139,8 +139,9 @@ class CaptionEmbeddings:
 
     def __init__(self, captions: list[str], kind: str, folder: str | None, device: torch.device):
         encoder = load_text_encoder(kind, folder, device="cpu")
-        # every token id of the captions: the words the network ever saw (-> caption_vocabulary.json)
+        # every token id and word of the captions: what the network ever saw (-> caption_vocabulary.json)
         self.token_ids = sorted({i for caption in captions for i in encoder.tokens.ids(caption)})
+        self.words = sorted({w for caption in captions for w in re.findall(r"[a-z]+", caption.lower())})
         rows = encoder.encode_many(captions)             # [L_i, D] each
         self.width = rows[0].shape[-1]
         lengths = torch.tensor([len(r) for r in rows])
@@ -356,7 +357,8 @@ class Trainer:
         torch.save({"model": self.model.state_dict(), "model_avg": self.ema.state_dict()}, path)
         torch.save({"step": self.step, "optimizer": self.optimizer.state_dict()}, out / "training_state.pt")
         if not POOLED.get(self.cfg.text_encoder_type, True):
-            vocabulary = {"text_encoder_type": self.cfg.text_encoder_type, "token_ids": self.text.token_ids}
+            vocabulary = {"text_encoder_type": self.cfg.text_encoder_type, "token_ids": self.text.token_ids,
+                          "words": self.text.words}
             (out / CAPTION_VOCABULARY).write_text(json.dumps(vocabulary))
         log_file = {"config": asdict(self.cfg), "history": self.history, "final": final, "resumed": self.resumed,
                     "num_parameters": sum(p.numel() for p in self.model.parameters())}

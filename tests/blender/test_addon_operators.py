@@ -120,6 +120,14 @@ def test_blocking_generate_in_background(scene, fake, tmp_path, capsys):
     assert bpy.context.view_layer.objects.active != springs_rig and note not in draw()
     bpy.context.view_layer.objects.active = springs_rig          # the note stays with its take
     assert note in draw()
+    # words the backend read as a related word it knows: named as such, not as "not understood"
+    fake.result_path = str(write_result(tmp_path / "w.npz", num_samples=1, num_frames=20,
+                                        prompt="a person springs upward", unseen_words=[],
+                                        reworded={"springs": "jumps"}))
+    assert bpy.ops.mdm.generate(prompt="a person springs upward") == {'FINISHED'}
+    out = capsys.readouterr().out
+    assert "(Read springs as jumps)" in out and "overall meaning" not in out
+    assert ("label", "Read springs as jumps", 'INFO') in draw()
 
 
 def test_dead_backend_changes_nothing(scene, fake, modal):
