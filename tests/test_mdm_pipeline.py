@@ -202,6 +202,9 @@ def test_unseen_verbs_are_read_as_the_caption_word_wordnet_relates_them_to(tmp_p
     np.testing.assert_array_equal(edited.features, gen.edit(known, inbetween_mask([20, 20], 20),
                                                             "a person walks forward", seed=1, steps=3).features)
     assert "reworded" not in plain.generate("a person strolls forward", seconds=0.5, steps=2).recipe
+    gen.reword_unseen_words = False                                  # hidden only (bench/demo_model.py --no-rewording)
+    only_hidden = gen.generate("a person strolls forward", seconds=0.5, steps=2).recipe
+    assert "reworded" not in only_hidden and only_hidden["unseen_words"] == ["strolls"]
 
 
 def test_words_the_model_never_saw_are_hidden_from_attention(tmp_path, tiny_encoders):

@@ -150,6 +150,7 @@ class MotionGeneratorBase:
     max_frames: int
     text_encoder: object         # has ``tokens`` (text_tokens.PromptTokenizer)
     caption_vocabulary: CaptionVocabulary | None = None   # per-word models trained by this project
+    reword_unseen_words = True   # False: unseen words are only hidden (bench/demo_model.py --no-rewording)
 
     def _denoiser(self, prompt: str, batch: int, scale: float, conditional: bool,
                   frame_pad: np.ndarray | None, hidden_rows: list[int]) -> Denoiser:
@@ -187,7 +188,9 @@ class MotionGeneratorBase:
             words = tokens.words_at(text, [r - offset for r in rows])
             return rows, [w for w in words if any(c.isalnum() for c in w)]   # "." is hidden, not named
 
-        read, reworded = self.caption_vocabulary.rewording(tokens).reword(prompt, unseen(prompt)[1])
+        read, reworded = prompt, {}
+        if self.reword_unseen_words:
+            read, reworded = self.caption_vocabulary.rewording(tokens).reword(prompt, unseen(prompt)[1])
         rows, words = unseen(read)
         if reworded:
             log.info("%s reads %s", self.model_id, ", ".join(f"{a!r} as {b!r}" for a, b in reworded.items()))
