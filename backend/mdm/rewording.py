@@ -6,13 +6,15 @@ carries it, which for "a person springs upward" is closer to "reaches upward" th
 WordNet knows that to spring is to jump. For each unseen word this module looks, in WordNet's sense
 order (most frequent sense first), at the word's synonyms and then its hypernyms ("hop" is a way to
 "jump", "amble" a way to "walk") for a word of the training captions, in the same inflection where
-the captions have it ("springs" -> "jumps"). Verbs are tried first: prompts describe actions.
+the captions have it ("springs" -> "jumps"). Only verbs are reworded: prompts describe actions,
+and the noun and adjective senses of other words ("top speed" -> "side", "stool" -> "seat") were
+wrong more often than right when tried.
 """
 from __future__ import annotations
 
 import re
 
-from .wordnet import POS_FILES, WordNet
+from .wordnet import WordNet
 
 HYPERNYM_DEPTH = 1          # "amble" -> "walk": one step up; two reach "travel, go, move" for most motions
 HYPERNYM_COST = 2           # a hypernym of the first sense ranks with the synonyms of the third
@@ -43,18 +45,17 @@ class PromptRewording:
     def __init__(self, known_words, wordnet: WordNet):
         self.known_words = frozenset(w.lower() for w in known_words)
         self.wordnet = wordnet
-        # part of speech -> lemma -> {inflection: known word}
-        self._known_forms: dict[str, dict[str, dict[str, str]]] = {pos: {} for pos in POS_FILES}
+        # verb lemma -> {inflection: known word}
+        self._known_forms: dict[str, dict[str, str]] = {}
         for word in sorted(self.known_words):
-            for pos in POS_FILES:
-                for lemma in wordnet.lemmas(word, pos):
-                    self._known_forms[pos].setdefault(lemma, {}).setdefault(_inflection(word, lemma), word)
+            for lemma in wordnet.lemmas(word, "v"):
+                self._known_forms.setdefault(lemma, {}).setdefault(_inflection(word, lemma), word)
 
-    def _known_form(self, lemma: str, pos: str, inflection: str) -> str | None:
-        """The training captions' word for ``lemma`` in the same inflection ("jump", "s" -> "jumps")."""
-        if pos == "v" and lemma in LIGHT_VERBS:
+    def _known_form(self, lemma: str, inflection: str) -> str | None:
+        """The training captions' word for verb ``lemma`` in the same inflection ("jump", "s" -> "jumps")."""
+        if lemma in LIGHT_VERBS:
             return None
-        return self._known_forms[pos].get(lemma, {}).get(inflection)
+        return self._known_forms.get(lemma, {}).get(inflection)
 
     def substitute(self, word: str) -> str | None:
         """A known verb for ``word`` (None when WordNet relates none closely enough).
@@ -66,7 +67,7 @@ class PromptRewording:
         becomes that verb's known form."""
         word = word.lower()
         for lemma in self.wordnet.lemmas(word, "v"):
-            forms = self._known_forms["v"].get(lemma)
+            forms = self._known_forms.get(lemma)
             if forms and lemma not in LIGHT_VERBS:
                 inflection = _inflection(word, lemma)
                 return forms.get(inflection) or next(forms[k] for k in ("s", "ing", "base", "ed") if k in forms)
@@ -81,7 +82,7 @@ class PromptRewording:
                         break
                     for synset in level:
                         for synonym in self.wordnet.synonyms(synset):
-                            form = self._known_form(synonym, "v", inflection) if synonym != lemma else None
+                            form = self._known_form(synonym, inflection) if synonym != lemma else None
                             if form and (best is None or cost < best[0]):
                                 best = (cost, form)
                     level = [r for s in level for r in self.wordnet.related(s)]

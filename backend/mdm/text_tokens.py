@@ -139,16 +139,22 @@ class CaptionVocabulary:
         return cls(kind, ids, words)
 
     def rewording(self, tokens: PromptTokenizer):
-        """The ``rewording.PromptRewording`` of this vocabulary's words (built once; reads WordNet)."""
+        """The ``rewording.PromptRewording`` of this vocabulary's words (built once; reads WordNet),
+        or None when the WordNet extract cannot be read (unseen words are then only hidden)."""
         if self._rewording is None:
             from .rewording import PromptRewording
-            from .wordnet import shipped_wordnet
+            from .wordnet import ASSET_DIR, shipped_wordnet
             words = self.words
             if words is None:   # an older run: its whole-word tokens ("jumps"; not "##ing")
                 pieces = (tokens.tokenizer.id_to_token(i) or "" for i in self.token_ids)
                 words = [w for w in pieces if w.isalpha()]
-            self._rewording = PromptRewording(words, shipped_wordnet())
-        return self._rewording
+            try:
+                self._rewording = PromptRewording(words, shipped_wordnet())
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("cannot read WordNet in %s (%s): unseen words are hidden, not reworded; "
+                            "reinstall the add-on to restore it", ASSET_DIR, exc)
+                self._rewording = False
+        return self._rewording or None
 
     def unseen(self, ids: list[int]) -> list[int]:
         """Positions in ``ids`` whose token never occurred in a training caption."""

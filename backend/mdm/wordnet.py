@@ -1,9 +1,9 @@
 """The slice of Princeton WordNet 3.0 the prompt rewording needs (pure Python, no torch).
 
 ``backend/assets/wordnet/wordnet30.json.gz`` (built by ``scripts/build_wordnet_extract.py``, licence
-beside it) holds, for nouns, verbs, adjectives and adverbs: every single-word lemma with its synsets
-in WordNet's sense order (most frequent sense first), each synset's single-word lemmas and its
-hypernym / similar-to links, and the irregular forms ("ran" -> "run").
+beside it) holds WordNet's verbs: every single-word lemma with its synsets in WordNet's sense order
+(most frequent sense first), each synset's single-word lemmas and hypernyms, and the irregular
+forms ("ran" -> "run"). Only verbs: the rewording reads nothing else (see ``rewording.py``).
 """
 from __future__ import annotations
 
@@ -14,16 +14,12 @@ from pathlib import Path
 
 EXTRACT_NAME = "wordnet30.json.gz"
 ASSET_DIR = Path(__file__).resolve().parent.parent / "assets" / "wordnet"
-POS_FILES = {"v": "verb", "n": "noun", "a": "adj", "r": "adv"}   # looked up in this order
-RELATIONS = {"@", "@i", "&"}   # hypernym, instance hypernym, similar to (adjective satellites)
+POS_FILES = {"v": "verb"}      # part of speech -> WNDB file suffix (n: noun, a: adj, r: adv would add more)
+RELATIONS = {"@"}              # hypernym
 
 # WordNet's morphy detachment rules: (suffix, replacement) per part of speech
 _DETACHMENTS = {
-    "n": (("s", ""), ("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"),
-          ("men", "man"), ("ies", "y")),
     "v": (("s", ""), ("ies", "y"), ("es", "e"), ("es", ""), ("ed", "e"), ("ed", ""), ("ing", "e"), ("ing", "")),
-    "a": (("er", ""), ("est", ""), ("er", "e"), ("est", "e")),
-    "r": (),
 }
 
 
@@ -64,11 +60,11 @@ class WordNet:
         return self.synsets[synset][0]
 
     def related(self, synset: int) -> list[int]:
-        """Hypernyms (a more general concept: "hop" -> "jump") and, for adjectives, similar-to heads."""
+        """Hypernyms: the more general concepts ("hop" -> "jump")."""
         return self.synsets[synset][1]
 
 
 @functools.lru_cache(maxsize=1)
 def shipped_wordnet() -> WordNet:
-    """The extract in backend/assets/wordnet (read once, ~1 s)."""
+    """The extract in backend/assets/wordnet (read once)."""
     return WordNet.read(ASSET_DIR / EXTRACT_NAME)
