@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from backend.fitting.rest_skeleton import builtin_rest_joints
-from backend.motion.foot_lock import contact_segments, lock_feet, two_bone_knee
+from backend.motion.foot_lock import contact_segments, lock_feet, pin_offsets, two_bone_knee
 
 L_HIP, L_KNEE, L_ANKLE, L_TOE = 1, 4, 7, 10
 LEG = [L_KNEE, L_ANKLE, L_TOE]
@@ -30,6 +30,43 @@ def sliding_clip(frames: int = 40, speed: float = 0.005) -> np.ndarray:
 def bone_lengths(joints):
     pairs = [(L_HIP, L_KNEE), (L_KNEE, L_ANKLE), (L_ANKLE, L_TOE)]
     return np.stack([np.linalg.norm(joints[:, a] - joints[:, b], axis=-1) for a, b in pairs], -1)
+
+
+def _line(x: np.ndarray) -> np.ndarray:
+    """[T] x positions -> [T, 3] track on the ground."""
+    return np.stack([x, np.zeros_like(x), np.zeros_like(x)], -1)
+
+
+def test_a_contact_that_flickers_off_for_two_frames_is_one_pin():
+    # a pivoting toe: 2 mm of drift per frame, its label off for frames 10-11
+    track = _line(0.002 * np.arange(24))
+    contact = np.ones(24, bool)
+    contact[10:12] = False
+    offset, weight = pin_offsets(track, contact, max_slide=0.2)
+    pinned = track + weight[:, None] * offset
+    np.testing.assert_allclose(pinned[:, 0], pinned[0, 0], atol=1e-12)          # one spot all along
+    # a gap of 3 frames (longer than a flicker) keeps two pins; so does a joined run that slid too far
+    contact[10:13] = False
+    offset, weight = pin_offsets(track, contact, max_slide=0.2)
+    assert np.ptp((track + weight[:, None] * offset)[[0, 23], 0]) > 0.02
+    contact[10:13] = True
+    contact[10:12] = False
+    offset, weight = pin_offsets(track, contact, max_slide=0.02)                # 10 frames of 2 mm fit, 24 do not
+    assert np.ptp((track + weight[:, None] * offset)[[0, 23], 0]) > 0.02
+
+
+def test_fades_between_two_close_pins_blend_instead_of_jumping():
+    # sliding 1 cm per frame; contact on frames 0-9 and 14-23: pins 4.5 cm behind and ahead at the edges
+    track = _line(0.01 * np.arange(24))
+    contact = np.ones(24, bool)
+    contact[10:14] = False
+    offset, weight = pin_offsets(track, contact)
+    pinned = (track + weight[:, None] * offset)[:, 0]
+    steps = np.diff(pinned[9:15])
+    # each pin's fade alone ("the stronger one wins") would jump 5.5 cm between frames 11 and 12
+    assert steps.max() < 0.04 and (steps > 0).all(), steps
+    np.testing.assert_allclose(pinned[:10], 0.045)                              # the pins themselves hold
+    np.testing.assert_allclose(pinned[14:], 0.185)
 
 
 def test_contact_segments_are_runs_of_at_least_min_frames():

@@ -108,3 +108,22 @@ def test_foot_skate_counts_only_grounded_steps():
     assert M.foot_skate(planted, grounded_by=joints) == 0.0   # judged on the raw motion's frames
     with pytest.raises(InputError):
         M.foot_skate(joints, grounded_by=joints[:10])
+
+
+def test_foot_acceleration_is_the_largest_second_difference_of_an_ankle_or_toe():
+    t = np.arange(30, dtype=float)
+    joints = np.zeros((30, 22, 3))
+    joints[:, :, 2] = 0.02 * t[:, None]                     # everything moving steadily: no acceleration
+    assert M.foot_acceleration(joints) == pytest.approx(0.0)
+    popped = joints.copy()
+    popped[12:, S.FOOT_CONTACT_JOINTS[1], 0] += 0.05         # one toe jumps 5 cm sideways at frame 12
+    assert M.foot_acceleration(popped) == pytest.approx(0.05)
+    wrist_pop = joints.copy()
+    wrist_pop[12:, 21, 0] += 0.5                             # not a foot joint
+    assert M.foot_acceleration(wrist_pop) == pytest.approx(0.0)
+    # against the motion before a correction: only what the correction added
+    assert M.foot_acceleration(popped, reference=popped) == 0.0
+    assert M.foot_acceleration(popped, reference=joints) == pytest.approx(0.05)
+    assert M.foot_acceleration(joints, reference=popped) == 0.0
+    with pytest.raises(InputError):
+        M.foot_acceleration(joints, reference=joints[:10])

@@ -32,28 +32,47 @@ def contact_segments(contact: np.ndarray, min_frames: int = 2) -> list[tuple[int
     return [(int(s), int(e) - 1) for s, e in zip(edges[0::2], edges[1::2]) if e - s >= min_frames]
 
 
+def _bridged(runs: list[tuple[int, int]], track: np.ndarray, max_gap: int, max_slide: float) -> list[tuple[int, int]]:
+    """Runs with gaps of at most ``max_gap`` frames joined (a label that flickers off for a frame or
+    two, e.g. a pivoting toe, is one contact, not two pins at different spots) when the joined run
+    still stays within ``max_slide`` of its mean."""
+    out: list[tuple[int, int]] = []
+    for first, last in runs:
+        if out and first - out[-1][1] - 1 <= max_gap:
+            joined = track[out[-1][0]:last + 1, HORIZONTAL]
+            if np.linalg.norm(joined - joined.mean(0), axis=-1).max() <= max_slide:
+                out[-1] = (out[-1][0], last)
+                continue
+        out.append((first, last))
+    return out
+
+
 def pin_offsets(track: np.ndarray, contact: np.ndarray, min_frames: int = 2, blend_frames: int = 3,
                 max_slide: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
     """track [T, 3], contact [T] bool -> (offset [T, 3] horizontal, weight [T] in [0, 1]).
 
     Inside a contact run the offset moves the joint onto the run's mean x/z (weight 1); for
     ``blend_frames`` frames on either side the run's edge offset is kept with a weight fading
-    linearly to zero. Where two fades overlap, the stronger one wins. The correction to apply is
-    ``weight * offset``."""
+    linearly to zero. Runs closer than ``blend_frames`` frames are joined first, so fades never
+    reach into another run; where two fades overlap between runs the offset is their weighted mean
+    (continuous: no pop from one pin to the other) and the weight the larger one. The correction to
+    apply is ``weight * offset``."""
     n = len(track)
-    offset, weight = np.zeros((n, 3)), np.zeros(n)
-    for first, last in contact_segments(contact, min_frames):
+    weighted, total, weight = np.zeros((n, 2)), np.zeros(n), np.zeros(n)
+    runs = _bridged(contact_segments(contact, min_frames), track, blend_frames - 1, max_slide)
+    for first, last in runs:
         anchor = track[first:last + 1, HORIZONTAL].mean(0)
         if np.linalg.norm(track[first:last + 1, HORIZONTAL] - anchor, axis=-1).max() > max_slide:
             continue   # the joint travels too far for a planted foot: a mislabelled step, left alone
         frames = np.arange(max(0, first - blend_frames), min(n - 1, last + blend_frames) + 1)
         outside = np.maximum(first - frames, frames - last).clip(min=0)
         w = 1.0 - outside / (blend_frames + 1)
-        stronger = w > weight[frames]
-        take, nearest = frames[stronger], np.clip(frames[stronger], first, last)
-        weight[take] = w[stronger]
-        offset[take] = 0.0
-        offset[take[:, None], HORIZONTAL] = anchor - track[nearest][:, HORIZONTAL]
+        edge = anchor - track[np.clip(frames, first, last)][:, HORIZONTAL]          # [F, 2]
+        weighted[frames] += w[:, None] * edge
+        total[frames] += w
+        weight[frames] = np.maximum(weight[frames], w)
+    offset = np.zeros((n, 3))
+    offset[:, HORIZONTAL] = weighted / np.maximum(total, 1e-12)[:, None]
     return offset, weight
 
 
