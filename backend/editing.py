@@ -60,14 +60,16 @@ class EditPlan:
 
 
 def plan_edit(key_first: float, key_last: float, frame_start: int, frame_end: int, scene_fps: float,
-              max_frames: int = MAX_FRAMES, min_context: int = MIN_CONTEXT) -> EditPlan:
+              max_frames: int = MAX_FRAMES, min_context: int = MIN_CONTEXT, extend: bool = False) -> EditPlan:
     """Choose the 20 fps model window for rewriting scene frames ``frame_start..frame_end`` (inclusive)
     of an animation keyed from ``key_first`` to ``key_last``.
 
     The model frames covering the range are generated (at least one even for a 2-frame range: the
     frames at both of its ends are then a blend, see ``blend_weights``); the window adds as many
-    known frames as fit, balanced between both sides. Raises InputError (nothing changed) for an
-    empty or 1-frame range, a range outside the keys, or one too long for the window.
+    known frames as fit, balanced between both sides. ``extend``: the range may run past the last
+    key (see ``extend_range``); it still starts inside the keys, and the frames after them are all
+    generated. Raises InputError (nothing changed) for an empty or 1-frame range, a range outside
+    the keys, or one too long for the window.
     """
     if not scene_fps > 0:
         raise InputError(f"the scene frame rate must be positive, got {scene_fps}")
@@ -78,14 +80,15 @@ def plan_edit(key_first: float, key_last: float, frame_start: int, frame_end: in
                          "(e.g. set a preview range or select the keys to regenerate)")
     if key_last - key_first < 1:
         raise InputError("the animation has keys on a single frame only; there is no motion to edit")
-    if frame_start < key_first or frame_end > key_last:
+    if frame_start < key_first or frame_start > key_last or (frame_end > key_last and not extend):
         raise InputError(f"the frame range {frame_start}-{frame_end} goes outside the animation's keys "
                          f"({key_first:g}-{key_last:g}); choose a range inside them")
     step = scene_fps / FPS                                     # scene frames per model frame
     total = math.ceil((key_last - key_first) / step - _EPS) + 1   # model frames covering all keys
     g0 = math.floor((frame_start - key_first) / step + _EPS)
-    g1 = min(math.ceil((frame_end - key_first) / step - _EPS) + 1, total)
-    before_avail, after_avail = g0, total - g1
+    g1 = math.ceil((frame_end - key_first) / step - _EPS) + 1
+    g1 = g1 if frame_end > key_last else min(g1, total)
+    before_avail, after_avail = g0, max(total - g1, 0)
     context = min(before_avail, min_context) + min(after_avail, min_context)
     if g1 - g0 + context > max_frames:
         most = (max_frames - context) / FPS
@@ -101,6 +104,20 @@ def plan_edit(key_first: float, key_last: float, frame_start: int, frame_end: in
     return EditPlan(int(frame_start), int(frame_end), float(scene_fps), times, g0 - w0, g1 - w0)
 
 
+def extend_range(key_first: float, key_last: float, seconds: float, scene_fps: float,
+                 overlap_seconds: float = MIN_BLEND_SECONDS) -> tuple[int, int]:
+    """The scene frames (inclusive) that continue an animation by ``seconds`` past its last key:
+    its last ``overlap_seconds`` too, where the continuation is cross-faded in (``blend_weights``
+    with ``fade_out=False``), so the join has no pop; every earlier frame stays as it is."""
+    if not seconds > 0:
+        raise InputError(f"extend by a positive number of seconds, got {seconds:g}")
+    if key_last - key_first < 1:
+        raise InputError("the animation has keys on a single frame only; there is no motion to continue")
+    first, last = math.ceil(key_first - _EPS), math.floor(key_last + _EPS)
+    start = max(first, last - max(1, round(overlap_seconds * scene_fps)))
+    return start, last + max(1, round(seconds * scene_fps))
+
+
 def blend_length(mismatch: float, accel: float, scene_fps: float, num_frames: int,
                  min_seconds: float = MIN_BLEND_SECONDS) -> int:
     """Ramp length (scene frames) for ``blend_weights`` on a range of ``num_frames``.
@@ -114,14 +131,18 @@ def blend_length(mismatch: float, accel: float, scene_fps: float, num_frames: in
     return max(1, min(max(shortest, needed), num_frames // 3))
 
 
-def blend_weights(num_frames: int, blend_frames: int) -> np.ndarray:
+def blend_weights(num_frames: int, blend_frames: int, fade_out: bool = True) -> np.ndarray:
     """[N] weight of the generated motion on the N rewritten frames: a smoothstep ramp over
     ``blend_frames`` at each end, from the untouched neighbour (weight 0, just outside) inwards.
-    Short ranges shrink the ramp so that their middle frame still reaches 1."""
+    Short ranges shrink the ramp so that their middle frame still reaches 1. ``fade_out=False``
+    (an extension: nothing follows the range) ramps at the start only."""
     if num_frames < 1:
         raise InputError("nothing to blend: the range has no frames")
-    ramp = max(1, min(int(blend_frames), (num_frames - 1) // 2))
     k = np.arange(num_frames)
+    if not fade_out:
+        ramp = max(1, min(int(blend_frames), num_frames - 1))
+        return smoothstep((k + 1) / (ramp + 1))
+    ramp = max(1, min(int(blend_frames), (num_frames - 1) // 2))
     return smoothstep(np.minimum(k + 1, num_frames - k) / (ramp + 1))
 
 

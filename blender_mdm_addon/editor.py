@@ -53,6 +53,11 @@ class EditJob:
     input_path: str              # the .npz sent to the service (removed by ``cleanup``)
     recipe: dict
 
+    @property
+    def extends(self) -> bool:
+        """True when the range runs past the last key (Extend): nothing follows it to blend into."""
+        return self.plan.frame_end > self.key_span[1]
+
     def params(self) -> dict:
         """The service ``edit`` parameters (without the model settings)."""
         return {"input_path": self.input_path, "mode": self.mode, "edit_start": int(self.plan.edit_start),
@@ -162,18 +167,27 @@ def timeline_range(context) -> tuple[int, int, str] | None:
 # ---------------------------------------------------------------------------------------------
 # prepare / apply
 # ---------------------------------------------------------------------------------------------
-def prepare_edit(context, obj, frame_start: int, frame_end: int, mode: str, recipe: dict) -> EditJob:
+def prepare_edit(context, obj, frame_start: int, frame_end: int, mode: str, recipe: dict,
+                 extend_seconds: float = 0.0) -> EditJob:
     """Check everything, read the rig and write the service input. Raises InputError (the scene
-    is unchanged)."""
+    is unchanged). ``extend_seconds`` > 0: continue the animation that long past its last key
+    instead (the range comes from the keys, ``backend.editing.extend_range``)."""
     errors = _errors()
     if mode not in MODES:
         raise errors.InputError(f"edit mode {mode!r} is not one of {sorted(MODES)}")
     binding = smpl_binding(obj)
     action, span = source_action(obj, binding)
     backend_mode = MODES[mode]
+    fps = keying.scene_fps(context.scene)
+    if extend_seconds > 0:
+        if backend_mode != "in_between":
+            raise errors.InputError("Extend continues the whole body (past the last key there are no legs to keep); "
+                                    "set the edit mode to In-between")
+        frame_start, frame_end = E.extend_range(span[0], span[1], extend_seconds, fps)
+        recipe = {**recipe, "extend_seconds": float(extend_seconds)}
     for j in WRITTEN_JOINTS[backend_mode]:
         keying.rotation_channels(obj.pose.bones[binding.bone_names[j]])  # no axis-angle bones
-    plan = E.plan_edit(span[0], span[1], frame_start, frame_end, keying.scene_fps(context.scene))
+    plan = E.plan_edit(span[0], span[1], frame_start, frame_end, fps, extend=extend_seconds > 0)
     joints = sample_joints(context, obj, binding, plan.window_times)
     handle, path = tempfile.mkstemp(prefix="blender_mdm_edit_", suffix=".npz")
     with os.fdopen(handle, "wb") as f:
@@ -197,7 +211,8 @@ def _reattach_spine(tracks, original_pelvis: np.ndarray, binding: rig.RigBinding
 
 def _blend_frames(job: EditJob, result, fps: float) -> int:
     """Cross-fade length: longer when the new motion starts far from the old one (``blend_length``)."""
-    ends = job.plan.window_position([job.plan.frame_start, job.plan.frame_end])
+    # an extension joins the old motion at its start only (past the keys the rig just holds its last pose)
+    ends = job.plan.window_position([job.plan.frame_start] + ([] if job.extends else [job.plan.frame_end]))
     new = resample.sample_linear(result.joints_fitted[0, :, :rig.NUM_BODY].astype(np.float64), ends)
     old = resample.sample_linear(job.joints, ends)
     mismatch = float(np.linalg.norm(new - old, axis=-1).max())
@@ -233,20 +248,23 @@ def apply_edit(context, job: EditJob, result) -> object:
         original[j] = keying.channels_to_quats(bone, keying.read_channels(source, obj, bone.name, prop, size, frames))
     if job.mode == "upper_body":
         _reattach_spine(tracks, original[0], job.binding)
-    weights = E.blend_weights(len(frames), _blend_frames(job, result, fps))
+    weights = E.blend_weights(len(frames), _blend_frames(job, result, fps), fade_out=not job.extends)
     for j in written:
         tracks.quats[:, j] = Q.slerp(original[j], tracks.quats[:, j], weights)
     pelvis = job.binding.bone_names[0]
     old_loc = keying.read_channels(source, obj, pelvis, "location", 3, frames)
     tracks.root_loc = old_loc + weights[:, None] * (tracks.root_loc - old_loc)
 
-    label = "upper body" if job.mode == "upper_body" else "edit"
+    label = "upper body" if job.mode == "upper_body" else "extend" if job.extends else "edit"
     name = f"{source.name} | {label} {job.plan.frame_start}-{job.plan.frame_end}"
     action = keying.write_action(obj, name, job.binding, tracks, base=source, joints=written, key_span=job.key_span)
+    key_span = (job.key_span[0], max(job.key_span[1], float(job.plan.frame_end)))
+    if job.extends and action.use_frame_range:
+        action.frame_end = max(action.frame_end, key_span[1])
     for key in [k for k in action.keys() if k.startswith("mdm_")]:
         del action[key]
     recipe = {**result.recipe, **{k: v for k, v in job.recipe.items() if v is not None}}
-    importer.store_recipe(action, recipe, 0, f"{name}@{uuid.uuid4().hex[:8]}", *job.key_span)
+    importer.store_recipe(action, recipe, 0, f"{name}@{uuid.uuid4().hex[:8]}", *key_span)
     action["mdm_mode"], action["mdm_edit_range"] = job.mode, list(job.recipe["edit_range"])
     action["mdm_source_action"] = source.name
     if "mdm_recipe" in source:

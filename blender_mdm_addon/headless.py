@@ -1,4 +1,4 @@
-"""Generate, key a result file, or edit a rig's frame range without a window; the panel's operators.
+"""Generate, key a result file, or edit / extend a rig's animation without a window; the panel's operators.
 
     blender --background [scene.blend] --python <addon>/headless.py -- --prompt "a person jumps" \
         --seconds 3 --seed 1 --num-samples 2 --save out.blend --preview out.png
@@ -6,6 +6,7 @@
     blender -b scene.blend --python <addon>/headless.py -- --edit 40 80 --rig Armature \
         --edit-mode UPPER_BODY --prompt "a person waves" --save edited.blend
     python <addon>/headless.py -- --open scene.blend --edit 40 80 ...   # bpy as a module
+    python <addon>/headless.py -- --open walk.blend --extend 3 --prompt "a person sits down" --save sit.blend
     python <addon>/headless.py -- ...            # the same, with bpy installed as a Python module
 
 Backend settings default to the add-on preferences; --python/--model-dir/... override them for
@@ -30,6 +31,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--result", help="key this result .npz instead of generating")
     p.add_argument("--edit", nargs=2, type=int, metavar=("START", "END"),
                    help="regenerate frames START..END (inclusive) of an SMPL rig's animation (--prompt optional)")
+    p.add_argument("--extend", type=float, metavar="SECONDS",
+                   help="continue an SMPL rig's animation SECONDS past its last key (--prompt optional)")
     p.add_argument("--edit-mode", default="IN_BETWEEN", choices=("IN_BETWEEN", "UPPER_BODY"))
     p.add_argument("--rig", help="the SMPL rig to edit (default: the active object)")
     p.add_argument("--open", help="open this .blend first (bpy as a module; the blender binary takes it "
@@ -55,11 +58,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--save", help="write the .blend here")
     p.add_argument("--preview", help="write a contact sheet PNG of the posed rig here")
     args = p.parse_args(argv)
-    if args.edit:
+    if args.edit and args.extend:
+        p.error("give --edit START END or --extend SECONDS, not both")
+    if args.edit or args.extend:
         if args.result:
-            p.error("--edit works on the scene's rig; --result does not apply")
+            p.error("--edit and --extend work on the scene's rig; --result does not apply")
     elif bool(args.prompt) == bool(args.result):
-        p.error("give exactly one of --prompt or --result (or --edit START END)")
+        p.error("give exactly one of --prompt or --result (or --edit START END, or --extend SECONDS)")
     return args
 
 
@@ -94,13 +99,15 @@ def main(argv: list[str]) -> int:
     before = set(bpy.data.actions)
     root_motion = 'IN_PLACE' if args.in_place else 'WORLD'
     try:
-        if args.edit:
+        if args.edit or args.extend:
             rig = bpy.data.objects.get(args.rig) if args.rig else bpy.context.view_layer.objects.active
             if args.rig and rig is None:
                 print(f"error: no object named '{args.rig}' in the scene", file=sys.stderr)
                 return 2
             bpy.context.view_layer.objects.active = rig
-            bpy.ops.mdm.edit_range(frame_start=args.edit[0], frame_end=args.edit[1], mode=args.edit_mode,
+            start, end = args.edit or (1, 2)        # --extend takes the range from the keys
+            bpy.ops.mdm.edit_range(frame_start=start, frame_end=end, mode=args.edit_mode,
+                                   extend_seconds=args.extend or 0.0,
                                    prompt=args.prompt or "", seed=args.seed, guidance=args.guidance, steps=args.steps,
                                    foot_lock=not args.no_foot_lock, blocking=True)
         elif args.result:
@@ -121,7 +128,7 @@ def main(argv: list[str]) -> int:
                "frame_range": list(actions[0]["mdm_frame_range"]) if actions else None, "fps": scene.render.fps,
                **{key: recipe.get(key) for key in ("root_motion", "foot_lock", "upper_prompt", "reworded",
                                                   "unseen_words")}}
-    if args.edit:
+    if args.edit or args.extend:
         summary["edit_range"] = list(actions[0]["mdm_edit_range"])
     if args.preview and rig is not None and actions:
         from importlib import import_module

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
 from . import backend_link, controller, editor, importer, keying, preferences, properties, rig, setup_check
@@ -168,6 +168,9 @@ class MDM_OT_edit_range(_BackendJob, bpy.types.Operator):
     frame_start: IntProperty(name="Start", default=1, description="first frame to regenerate")
     frame_end: IntProperty(name="End", default=2, description="last frame to regenerate (inclusive)")
     mode: EnumProperty(name="Mode", items=properties.EDIT_MODE_ITEMS, default='IN_BETWEEN')
+    extend_seconds: FloatProperty(name="Extend", default=0.0, min=0.0, max=9.0, unit='TIME_ABSOLUTE',
+                                  description="above 0: continue the animation this long past its last key "
+                                              "(the start and end are then taken from the keys)")
     blocking: BoolProperty(name="Blocking", default=False, options={'SKIP_SAVE'},
                            description="wait for the result (always the case in background mode)")
 
@@ -176,7 +179,8 @@ class MDM_OT_edit_range(_BackendJob, bpy.types.Operator):
         recipe = {"prompt": self.prompt.strip(), "seed": self.seed, "guidance": self.guidance,
                   "steps": self.steps or None}
         self._job = editor.prepare_edit(context, context.active_object, self.frame_start, self.frame_end,
-                                        self.mode, recipe)
+                                        self.mode, recipe, extend_seconds=self.extend_seconds)
+        self.frame_start, self.frame_end = self._job.plan.frame_start, self._job.plan.frame_end
         return "edit", {**_model_params(settings), **self._job.params(), "foot_lock": self.foot_lock}
 
     def _write(self, context, path):
@@ -187,7 +191,9 @@ class MDM_OT_edit_range(_BackendJob, bpy.types.Operator):
             self.report({'ERROR'}, exc.message)
             controller.CONTROLLER.state, controller.CONTROLLER.message = controller.ERROR, exc.message
             return {'CANCELLED'}
-        report_done(self, f"Edited frames {self.frame_start}-{self.frame_end} into '{action.name}'", result.recipe)
+        done = (f"Extended by {self.extend_seconds:g} s (frames {self.frame_start}-{self.frame_end})"
+                if self._job.extends else f"Edited frames {self.frame_start}-{self.frame_end}")
+        report_done(self, f"{done} into '{action.name}'", result.recipe)
         return {'FINISHED'}
 
     def _end(self):

@@ -70,6 +70,11 @@ def _draw_edit(layout, context, settings, busy: bool) -> None:
     col.enabled = not busy
     col.prop(settings, "edit_mode", text="")
     col.prop(settings, "edit_prompt", text="")
+    if not busy:   # continue past the last key (whole body), whatever range is selected
+        row = col.row(align=True)
+        row.prop(settings, "extend_seconds")
+        _edit_button(row, settings, text="Extend", icon='FORWARD', extend_seconds=settings.extend_seconds,
+                     mode='IN_BETWEEN')
     found = editor.timeline_range(context)
     if found is None:
         col.label(text="Set a preview range or select keys", icon='INFO')
@@ -78,10 +83,18 @@ def _draw_edit(layout, context, settings, busy: bool) -> None:
     col.label(text=f"Frames {start}-{end} ({source})")
     if busy:
         return
-    op = col.operator("mdm.edit_range", icon='MOD_TIME')
-    op.frame_start, op.frame_end, op.mode, op.prompt = start, end, settings.edit_mode, settings.edit_prompt
+    _edit_button(col, settings, text="Edit Range", icon='MOD_TIME', frame_start=start, frame_end=end,
+                 mode=settings.edit_mode)
+
+
+def _edit_button(layout, settings, text: str, icon: str, **props) -> None:
+    """An ``mdm.edit_range`` button with the panel's edit prompt and generation settings plus ``props``."""
+    op = layout.operator("mdm.edit_range", text=text, icon=icon)
+    op.prompt = settings.edit_prompt
     for name in ("seed", "guidance", "steps", "foot_lock"):
         setattr(op, name, getattr(settings, name))
+    for name, value in props.items():
+        setattr(op, name, value)
 
 
 def draw_panel(layout, context) -> None:

@@ -52,6 +52,9 @@ EDIT_PROPS = {
     "edit_prompt": (StringProperty, dict(name="Edit Prompt", default="",
                                          description="what the body does on the range; empty = fill it in "
                                                      "from the motion around it (no text)")),
+    "extend_seconds": (FloatProperty, dict(name="Seconds", default=2.0, min=0.5, max=9.0,
+                                           description="how long Extend continues the animation past its "
+                                                       "last key, with the edit prompt")),
 }
 
 

@@ -117,6 +117,32 @@ def test_a_range_covering_a_short_animation_is_all_generated():
     assert (plan.edit_start, plan.edit_end) == (0, plan.num_frames)
 
 
+def test_an_extension_regenerates_the_last_keys_and_runs_past_them():
+    assert E.extend_range(1, 120, 2.0, 24) == (113, 168)       # 0.3 s overlap (7 frames) + 48 new frames
+    assert E.extend_range(1, 3, 2.0, 24) == (1, 51)            # a short clip: the overlap stops at its first key
+    plan = E.plan_edit(1, 120, 113, 168, 24, extend=True)
+    assert plan.edit_end == plan.num_frames                     # every frame past the range start is generated
+    assert plan.window_times[-1] >= 168 and plan.window_times[0] == 1   # all the context comes from before
+    pos = plan.window_position(np.arange(113, 169))
+    assert pos.min() >= plan.edit_start and pos.max() <= plan.edit_end - 1
+    assert plan.window_times[plan.edit_start - 1] < 113
+    long = E.plan_edit(0, 3000, 2993, 3060, 30, extend=True)   # a long take: the window ends at the new frames
+    assert long.num_frames == 196 and long.edit_end == 196 and long.window_times[-1] >= 3060
+    with pytest.raises(InputError, match="goes outside the animation's keys"):
+        E.plan_edit(1, 120, 121, 168, 24, extend=True)           # it must start inside the keys
+    with pytest.raises(InputError, match="at most"):
+        E.plan_edit(1, 120, 113, 113 + 10 * 24, 24, extend=True)
+    with pytest.raises(InputError, match="positive"):
+        E.extend_range(1, 120, 0.0, 24)
+
+
+def test_an_extension_fades_in_only():
+    w = E.blend_weights(20, 5, fade_out=False)
+    assert w[0] > 0 and (np.diff(w) >= 0).all() and (w[5:] == 1.0).all()
+    np.testing.assert_allclose(w[:5], E.blend_weights(41, 5)[:5])   # the same ramp as an edit's start
+    assert E.blend_weights(2, 5, fade_out=False).tolist() == [0.5, 1.0]
+
+
 # --------------------------------------------------------------------------------------------
 # masks, features
 # --------------------------------------------------------------------------------------------

@@ -191,6 +191,38 @@ def test_upper_body_edit_keeps_the_lower_body(scene, backend, motion_file):
     assert max(join_jumps(after, 1, 40, 80)) <= np.linalg.norm(np.diff(before, 2, axis=0), axis=-1).max()
 
 
+def test_extend_continues_past_the_last_key_and_leaves_every_earlier_frame(scene, backend, tmp_path):
+    from backend.editing import extend_range
+    rig, source, last = keyed_rig(write_keyed_motion(tmp_path / "m.npz", "synthetic"))
+    snapshot = key_snapshot(source)
+    before = joints_over(rig, np.arange(1, last + 1))
+    assert bpy.ops.mdm.edit_range(extend_seconds=2.0, seed=1, steps=4) == {'FINISHED'}
+    start, end = extend_range(1, last, 2.0, 24)
+    assert (start, end) == (last - 7, last + 48)                      # 0.3 s of overlap, 2 s of new motion
+    new = rig.animation_data.action
+    assert new.name == f"Walk | extend {start}-{end}" and source.use_fake_user
+    assert same_keys(snapshot, key_snapshot(source)) == [], "the original action changed"
+    edited = key_snapshot(new)
+    assert same_keys(keys_outside(snapshot, start, end), keys_outside(edited, start, end)) == []
+    assert max(k["co"][:, 0].max() for k in edited.values()) == end
+    after = joints_over(rig, np.arange(1, end + 1))
+    assert np.array_equal(after[:start - 1], before[:start - 1])    # every frame before the overlap as it was
+    # it moves on to the end, not back to the held last pose
+    assert np.linalg.norm(after[-1] - before[-1], axis=-1).max() > 0.05
+    untouched = np.linalg.norm(np.diff(before, 2, axis=0), axis=-1).max()
+    jumps = join_jumps(after, 1, start, end - 2)[:2]                   # where the continuation fades in
+    assert jumps.max() <= untouched, f"join velocity jumps {jumps.round(3)} vs {untouched:.3f} in the original"
+    assert list(new["mdm_frame_range"]) == [1, end] and list(new["mdm_edit_range"]) == [start, end]
+    assert new.frame_range[1] >= end                                  # the action's range covers the new keys
+    recipe = json.loads(new["mdm_recipe"])
+    assert recipe["extend_seconds"] == 2.0 and recipe["edit_range"] == [start, end]
+    # the whole body only: past the keys there are no legs for an upper-body edit to keep
+    before_state = state()
+    with pytest.raises(RuntimeError, match="Extend continues the whole body"):
+        bpy.ops.mdm.edit_range(extend_seconds=2.0, mode='UPPER_BODY')
+    assert same_state(before_state, state())
+
+
 # --------------------------------------------------------------------------------------------
 # acceptance 3: edge cases
 # --------------------------------------------------------------------------------------------
