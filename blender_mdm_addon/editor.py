@@ -79,13 +79,13 @@ def smpl_binding(obj) -> rig.RigBinding:
     errors = _errors()
     if obj is None or obj.type != 'ARMATURE':
         kind = "nothing" if obj is None else f"'{obj.name}' ({obj.type.lower()})"
-        raise errors.InputError(f"Edit Range works on an SMPL rig's animation, but {kind} is active; "
+        raise errors.InputError(f"Edit Range and Extend work on an SMPL rig's animation, but {kind} is active; "
                                 "select the SMPL armature to edit")
     try:
         return rig.bind_armature(obj, _rest.builtin_rest_joints()).snapped_to_axes()
     except errors.InputError as exc:  # keep what is wrong, drop the advice about generating onto a rig
         problem = exc.message.split("; choose target")[0].split("; apply a T-pose")[0]
-        raise errors.InputError(f"{problem}; Edit Range needs an SMPL rig (SMPL bone names and hierarchy, "
+        raise errors.InputError(f"{problem}; Edit Range and Extend need an SMPL rig (SMPL bone names and hierarchy, "
                                 "T-pose rest)") from None
 
 

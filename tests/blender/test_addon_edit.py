@@ -303,7 +303,7 @@ def _armature(name, bones=("root", "spine", "arm")):
 @pytest.mark.parametrize("target,message", [
     ("nothing", "but nothing is active; select the SMPL armature"),
     ("mesh", r"but 'Cube' \(mesh\) is active"),
-    ("robot", "'Robot' is not an SMPL rig: no bone for pelvis.*Edit Range needs an SMPL rig"),
+    ("robot", "'Robot' is not an SMPL rig: no bone for pelvis.*Edit Range and Extend need an SMPL rig"),
     ("unkeyed", "has no keyed animation to edit"),
     ("empty action", "has no keyed animation to edit"),
 ])
@@ -412,7 +412,9 @@ def test_panel_takes_the_range_from_the_timeline(scene, backend, tmp_path):
     from test_addon_operators import draw
     rig, source, _ = keyed_rig(write_keyed_motion(tmp_path / "m.npz", "synthetic"))
     assert editor.timeline_range(bpy.context) is None
-    assert ("label", "Set a preview range or select keys", 'INFO') in draw()
+    log = draw()
+    assert ("label", "Set a preview range or select keys", 'INFO') in log
+    assert ("set", "mdm.edit_range", "extend_seconds") in log      # Extend needs no range, only keys
     for fc in fcurves(source)[:3]:
         for point in fc.keyframe_points:
             point.select_control_point = 52 <= point.co[0] <= 75
