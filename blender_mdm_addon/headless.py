@@ -47,6 +47,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--start-frame", type=int, default=1)
     p.add_argument("--in-place", action="store_true",
                    help="root motion in place: no horizontal travel (height, turning and limbs kept)")
+    p.add_argument("--loop", action="store_true",
+                   help="key one seamless cycle that repeats (Cycles modifiers), e.g. for game locomotion")
     p.add_argument("--no-foot-lock", action="store_true",
                    help="key the raw generated motion (default: planted feet are pinned, see the panel's Foot Lock)")
     p.add_argument("--fps", type=float, help="set the scene frame rate first (default: keep the scene's)")
@@ -112,12 +114,14 @@ def main(argv: list[str]) -> int:
                                    foot_lock=not args.no_foot_lock, blocking=True)
         elif args.result:
             bpy.ops.mdm.import_result(filepath=str(Path(args.result).resolve()), output=args.output,
-                                      target=args.target, start_frame=args.start_frame, root_motion=root_motion)
+                                      target=args.target, start_frame=args.start_frame, root_motion=root_motion,
+                                      loop=args.loop)
         else:
             bpy.ops.mdm.generate(prompt=args.prompt, seconds=args.seconds, seed=args.seed, guidance=args.guidance,
                                  steps=args.steps, num_samples=args.num_samples, output=args.output,
                                  target=args.target, start_frame=args.start_frame, root_motion=root_motion,
-                                 foot_lock=not args.no_foot_lock, upper_prompt=args.upper_prompt, blocking=True)
+                                 loop=args.loop, foot_lock=not args.no_foot_lock, upper_prompt=args.upper_prompt,
+                                 blocking=True)
     except RuntimeError as exc:  # the operator's report: already a user-facing message
         print(f"error: {str(exc).strip().removeprefix('Error: ')}", file=sys.stderr)
         return 2
@@ -126,7 +130,7 @@ def main(argv: list[str]) -> int:
     recipe = json.loads(actions[0]["mdm_recipe"]) if actions else {}
     summary = {"rig": rig.name if rig else None, "actions": [a.name for a in actions],
                "frame_range": list(actions[0]["mdm_frame_range"]) if actions else None, "fps": scene.render.fps,
-               **{key: recipe.get(key) for key in ("root_motion", "foot_lock", "upper_prompt", "reworded",
+               **{key: recipe.get(key) for key in ("root_motion", "loop", "foot_lock", "upper_prompt", "reworded",
                                                   "unseen_words")}}
     if args.edit or args.extend:
         summary["edit_range"] = list(actions[0]["mdm_edit_range"])

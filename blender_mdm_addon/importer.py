@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import bpy
+import numpy as np
 
 from . import backend_link, keying, mesh, rig
 from .result_file import MotionResult
@@ -29,6 +30,7 @@ class ImportOptions:
     smpl_dir: str = ""
     target_name: str = ""      # the rig for target 'SELECTED' (default: the active object)
     root_motion: str = 'WORLD'  # or 'IN_PLACE': no horizontal travel (see backend.motion.root_motion)
+    loop: bool = False          # key one seamless cycle that repeats (see backend.motion.loop)
     recipe: dict = field(default_factory=dict)   # overrides the result's own recipe
 
 
@@ -44,6 +46,17 @@ def sample_name(recipe: dict, k: int, num_samples: int) -> str:
     prompt = prompt if len(prompt) <= 40 else prompt[:39] + "…"
     name = f"{prompt} | seed {recipe.get('seed', '?')}"
     return f"{name} #{k + 1}" if num_samples > 1 else name
+
+
+def loop_note(recipe: dict) -> str:
+    """'' or a warning that a looped motion does not repeat well (its seam shows)."""
+    seam = recipe.get("loop_seam_cm")
+    if not recipe.get("loop") or not isinstance(seam, (int, float)):
+        return ""
+    if seam <= backend_link.load("motion.loop").NOTICEABLE_SEAM * 100:
+        return ""
+    return (f"the loop's seam differs by {seam:g} cm: this motion does not repeat well; Loop suits walks, runs "
+            "and other repeated actions")
 
 
 def vocabulary_note(recipe: dict) -> str:
@@ -76,6 +89,35 @@ def held_in_place(result: MotionResult) -> MotionResult:
     return dataclasses.replace(result, trans=trans, joints_fitted=joints_fitted, vertices=vertices)
 
 
+def looped(result: MotionResult) -> tuple[MotionResult, list[tuple[int, int]]]:
+    """Each sample cut to its most seamless cycle and closed (``backend.motion.loop``): frames
+    start..end, the last one the first again plus one cycle's travel. Returns the result (lengths
+    = cycle + 1 frames; no vertices: loops key armatures) and each sample's (start, end, seam
+    mismatch in metres)."""
+    loop = backend_link.load("motion.loop")
+    smpl = backend_link.load("motion.smpl_skeleton")
+    rest = result.rest_joints.astype(np.float64)
+    poses, trans, cycles = [], [], []
+    for k in range(result.num_samples):
+        n = int(result.lengths[k])
+        joints = smpl.posed_joints(result.poses[k, :n].astype(np.float64), result.trans[k, :n].astype(np.float64),
+                                   rest)[:, :22]
+        start, end, mismatch = loop.find_loop(joints, fps=result.fps)
+        closed_poses, path, _ = loop.close_loop(result.poses[k, :n], result.trans[k, :n], start, end)
+        poses.append(closed_poses)
+        trans.append(path)
+        cycles.append((start, end, mismatch))
+    longest = max(len(p) for p in poses)
+
+    def padded(items):   # [K, longest, ...], each sample's last frame repeated past its length
+        return np.stack([np.concatenate([x, np.repeat(x[-1:], longest - len(x), axis=0)]) for x in items])
+    poses, trans = padded(poses).astype(np.float32), padded(trans).astype(np.float32)
+    joints_fitted = smpl.posed_joints(poses.astype(np.float64), trans.astype(np.float64), rest).astype(np.float32)
+    lengths = np.array([end - start + 1 for start, end, _ in cycles], dtype=np.int64)
+    return dataclasses.replace(result, poses=poses, trans=trans, lengths=lengths, joints_fitted=joints_fitted,
+                               vertices=None), cycles
+
+
 def store_recipe(block, recipe: dict, k: int, batch: str, first: int, last: int) -> None:
     """The recipe as custom properties on an action (or a vertex-animated object)."""
     for key in RECIPE_KEYS:
@@ -97,6 +139,13 @@ def import_result(context, result: MotionResult, options: ImportOptions) -> Impo
                                 f"{ROOT_MOTIONS}, got {options.output!r} / {options.target!r} / {options.root_motion!r}")
     recipe = {**result.recipe, **{k: v for k, v in options.recipe.items() if v is not None},
               "root_motion": options.root_motion}
+    cycles = None
+    if options.loop:
+        if options.output == 'VERTEX':
+            raise errors.InputError("Loop keys an armature that repeats with Cycles modifiers; choose output "
+                                    "Armature or Armature + Mesh, or turn Loop off for vertex animation")
+        result, cycles = looped(result)
+        recipe["loop"], recipe["loop_seam_cm"] = True, round(max(c[2] for c in cycles) * 100, 1)
     if options.root_motion == 'IN_PLACE':
         result = held_in_place(result)
     # --- checks: nothing in the scene changes before all of these pass ---
@@ -126,9 +175,16 @@ def import_result(context, result: MotionResult, options: ImportOptions) -> Impo
         keying.prepare_pose_bones(target, binding)
         for k in range(result.num_samples):
             n = int(result.lengths[k])
+            src_fps, frames = result.fps, None
+            if cycles is not None:   # a whole number of scene frames per cycle: stretch it by < half a frame
+                scene_frames = max(2, round((n - 1) * fps / result.fps))
+                src_fps, frames = fps * (n - 1) / scene_frames, options.start_frame + np.arange(scene_frames + 1.0)
             tracks = keying.bone_tracks(result.poses[k, :n], result.trans[k, :n], result.rest_joints, binding,
-                                        result.fps, fps, options.start_frame)
+                                        src_fps, fps, options.start_frame, frames)
             action = keying.write_action(target, sample_name(recipe, k, result.num_samples), binding, tracks)
+            if cycles is not None:
+                keying.make_cyclic(action, target, binding)
+                action["mdm_loop_source_frames"] = list(cycles[k][:2])
             store_recipe(action, recipe, k, batch, tracks.frames[0], tracks.frames[-1])
             action.use_fake_user = True  # unpicked samples must survive save/reload
             out.actions.append(action)

@@ -262,6 +262,19 @@ def write_action(obj, name: str, binding, tracks: BoneTracks, base=None, joints=
     return action
 
 
+def make_cyclic(action, obj, binding) -> None:
+    """Let a closed cycle (last key = first pose) repeat forever: a Cycles modifier on every
+    F-curve, the pelvis location repeating with offset (each cycle starts where the last one
+    ended), and the action flagged cyclic over its frame range (NLA strips and linking see it)."""
+    pelvis = _bone_path(binding.bone_names[0], "location")
+    for fcurve in Channels(action, obj).curves:
+        cycles = fcurve.modifiers.new('CYCLES')
+        if fcurve.data_path == pelvis:
+            cycles.mode_before = cycles.mode_after = 'REPEAT_OFFSET'
+    action.use_frame_range = True
+    action.use_cyclic = True
+
+
 def assign_action(obj, action) -> None:
     """Make ``action`` the object's active one; a previous action keeps a fake user (never lost)."""
     anim = obj.animation_data or obj.animation_data_create()

@@ -41,7 +41,9 @@ def report_done(operator, message: str, recipe: dict) -> None:
     note = importer.vocabulary_note(recipe)
     if recipe.get("unseen_words"):
         note += "; it followed the sentence's overall meaning"
-    operator.report({'INFO'}, message + (f" ({note})" if note else ""))
+    seam = importer.loop_note(recipe)
+    note = "; ".join(n for n in (note, seam) if n)
+    operator.report({'WARNING'} if seam else {'INFO'}, message + (f" ({note})" if note else ""))
 
 
 def key_result(operator, context, path: str, options: importer.ImportOptions) -> set:
@@ -136,7 +138,7 @@ class MDM_OT_generate(_BackendJob, bpy.types.Operator):
     def _options(self, settings) -> importer.ImportOptions:
         return importer.ImportOptions(output=self.output, target=self.target, start_frame=self.start_frame,
                                       smpl_dir=settings.smpl_dir, target_name=self._target_name,
-                                      root_motion=self.root_motion,
+                                      root_motion=self.root_motion, loop=self.loop,
                                       recipe={"prompt": self.prompt, "seed": self.seed, "guidance": self.guidance,
                                               "steps": self.steps or None})
 
@@ -276,11 +278,12 @@ class MDM_OT_import_result(bpy.types.Operator, ImportHelper):
     target: EnumProperty(name="Target", items=properties.TARGET_ITEMS, default='NEW')
     start_frame: IntProperty(name="Start Frame", default=1)
     root_motion: EnumProperty(name="Root Motion", items=properties.ROOT_MOTION_ITEMS, default='WORLD')
+    loop: BoolProperty(name="Loop", default=False, description=properties.GENERATION_PROPS["loop"][1]["description"])
 
     def execute(self, context):
         settings = preferences.current_settings(context)
         options = importer.ImportOptions(output=self.output, target=self.target, start_frame=self.start_frame,
-                                         smpl_dir=settings.smpl_dir, root_motion=self.root_motion)
+                                         smpl_dir=settings.smpl_dir, root_motion=self.root_motion, loop=self.loop)
         return key_result(self, context, self.filepath, options)
 
 

@@ -117,6 +117,7 @@ def draw_panel(layout, context) -> None:
     col.prop(settings, "target")
     col.prop(settings, "start_frame")
     col.prop(settings, "root_motion")
+    col.prop(settings, "loop")
     col.prop(settings, "foot_lock")
 
     if ctl.busy:

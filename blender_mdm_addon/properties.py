@@ -36,6 +36,9 @@ GENERATION_PROPS = {
     "target": (EnumProperty, dict(name="Target", items=TARGET_ITEMS, default='NEW')),
     "start_frame": (IntProperty, dict(name="Start Frame", default=1, description="frame of the first key")),
     "root_motion": (EnumProperty, dict(name="Root Motion", items=ROOT_MOTION_ITEMS, default='WORLD')),
+    "loop": (BoolProperty, dict(name="Loop", default=False,
+                                description="key one seamless cycle of the motion that repeats forever (Cycles "
+                                            "modifiers; the pelvis travels on each cycle, net turning removed)")),
     "foot_lock": (BoolProperty, dict(name="Foot Lock", default=True,
                                      description="pin the feet where the model says they touch the ground, so "
                                                  "planted feet do not slide (legs re-solved with IK)")),

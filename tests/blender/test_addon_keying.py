@@ -50,6 +50,51 @@ def test_in_place_root_motion_keys_the_same_body_without_its_travel(scene, tmp_p
         bpy.ops.mdm.import_result(filepath=str(path), root_motion='SIDEWAYS')
 
 
+@pytest.mark.parametrize("fps", [24, 30])
+def test_loop_keys_one_closed_cycle_that_repeats_with_its_travel(scene, tmp_path, fps):
+    path = write_result(tmp_path / "r.npz", num_samples=2, num_frames=80, lengths=[80, 60])
+    scene.render.fps = fps
+    assert bpy.ops.mdm.import_result(filepath=str(path), loop=True) == {'FINISHED'}
+    rig = bpy.context.active_object
+    pelvis_location = f'pose.bones["{NAMES[0]}"].location'
+    for action in sorted(bpy.data.actions, key=lambda a: a["mdm_sample"]):
+        rig.animation_data.action = action
+        assert action.use_cyclic and json.loads(action["mdm_recipe"])["loop"] is True
+        start, end = action["mdm_loop_source_frames"]
+        first, last = (int(x) for x in action["mdm_frame_range"])
+        period = last - first
+        assert period == round((end - start) * fps / 20) and end - start >= 20       # at least a 1 s cycle
+        curves = fcurves_of(action, rig)
+        assert curves and all(len(c.modifiers) == 1 and c.modifiers[0].type == 'CYCLES' for c in curves)
+        assert {c.modifiers[0].mode_after for c in curves if c.data_path == pelvis_location} == {'REPEAT_OFFSET'}
+        assert {c.modifiers[0].mode_after for c in curves if c.data_path != pelvis_location} == {'REPEAT'}
+        joints = np.array([evaluated_joints(rig, first + i) for i in range(3 * period + 1)])
+        travel = joints[period, 0] - joints[0, 0]
+        assert abs(travel[2]) < 1e-4                                          # the height comes back
+        # the next cycles are the first one moved on by the travel: the same poses, no seam
+        for c in (1, 2):
+            np.testing.assert_allclose(joints[c * period:(c + 1) * period] - c * travel, joints[:period], atol=1e-4)
+    # (seam smoothness on a real walk: tests/test_demo_command.py; this random motion does not repeat)
+    from blender_mdm_addon import importer
+    recipe = json.loads(rig.animation_data.action["mdm_recipe"])
+    assert isinstance(recipe["loop_seam_cm"], float) and recipe["loop_seam_cm"] >= 0
+    assert "does not repeat well" in importer.loop_note({"loop": True, "loop_seam_cm": 12.0})
+    assert importer.loop_note({"loop": True, "loop_seam_cm": 1.0}) == importer.loop_note({"loop_seam_cm": 12.0}) == ""
+    # vertex animation cannot loop; too short a motion has no cycle: refused, nothing created
+    before = sorted(a.name for a in bpy.data.actions), sorted(o.name for o in bpy.data.objects)
+    with pytest.raises(RuntimeError, match="choose output Armature or Armature \\+ Mesh"):
+        bpy.ops.mdm.import_result(filepath=str(path), loop=True, output='VERTEX')
+    with pytest.raises(RuntimeError, match="a loop needs a motion longer than"):
+        bpy.ops.mdm.import_result(filepath=str(write_result(tmp_path / "s.npz", num_samples=1, num_frames=15)),
+                                  loop=True)
+    assert (sorted(a.name for a in bpy.data.actions), sorted(o.name for o in bpy.data.objects)) == before
+
+
+def fcurves_of(action, obj):
+    from blender_mdm_addon import keying
+    return list(keying.Channels(action, obj).curves)
+
+
 def test_recipe_names_and_samples(scene, tmp_path):
     path = write_result(tmp_path / "r.npz", num_samples=3, num_frames=20, prompt="a person  jumps\nhigh")
     bpy.ops.mdm.import_result(filepath=str(path))
