@@ -259,8 +259,11 @@ def apply_edit(context, job: EditJob, result) -> object:
     name = f"{source.name} | {label} {job.plan.frame_start}-{job.plan.frame_end}"
     action = keying.write_action(obj, name, job.binding, tracks, base=source, joints=written, key_span=job.key_span)
     key_span = (job.key_span[0], max(job.key_span[1], float(job.plan.frame_end)))
-    if job.extends and action.use_frame_range:
-        action.frame_end = max(action.frame_end, key_span[1])
+    if job.extends:
+        if action.use_cyclic:          # a looped take continued is no loop any more: it plays once
+            keying.clear_cycles(action, obj)
+        if action.use_frame_range:
+            action.frame_end = max(action.frame_end, key_span[1])
     for key in [k for k in action.keys() if k.startswith("mdm_")]:
         del action[key]
     recipe = {**result.recipe, **{k: v for k, v in job.recipe.items() if v is not None}}

@@ -89,7 +89,7 @@ def held_in_place(result: MotionResult) -> MotionResult:
     return dataclasses.replace(result, trans=trans, joints_fitted=joints_fitted, vertices=vertices)
 
 
-def looped(result: MotionResult) -> tuple[MotionResult, list[tuple[int, int]]]:
+def looped(result: MotionResult) -> tuple[MotionResult, list[tuple[int, int, float]]]:
     """Each sample cut to its most seamless cycle and closed (``backend.motion.loop``): frames
     start..end, the last one the first again plus one cycle's travel. Returns the result (lengths
     = cycle + 1 frames; no vertices: loops key armatures) and each sample's (start, end, seam

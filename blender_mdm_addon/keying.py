@@ -275,6 +275,14 @@ def make_cyclic(action, obj, binding) -> None:
     action.use_cyclic = True
 
 
+def clear_cycles(action, obj) -> None:
+    """Undo ``make_cyclic``: the action plays once (an extended loop no longer closes)."""
+    for fcurve in Channels(action, obj).curves:
+        for modifier in [m for m in fcurve.modifiers if m.type == 'CYCLES']:
+            fcurve.modifiers.remove(modifier)
+    action.use_cyclic = False
+
+
 def assign_action(obj, action) -> None:
     """Make ``action`` the object's active one; a previous action keeps a fake user (never lost)."""
     anim = obj.animation_data or obj.animation_data_create()

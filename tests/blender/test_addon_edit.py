@@ -216,11 +216,25 @@ def test_extend_continues_past_the_last_key_and_leaves_every_earlier_frame(scene
     assert new.frame_range[1] >= end                                  # the action's range covers the new keys
     recipe = json.loads(new["mdm_recipe"])
     assert recipe["extend_seconds"] == 2.0 and recipe["edit_range"] == [start, end]
+    assert not new.use_cyclic
     # the whole body only: past the keys there are no legs for an upper-body edit to keep
     before_state = state()
     with pytest.raises(RuntimeError, match="Extend continues the whole body"):
         bpy.ops.mdm.edit_range(extend_seconds=2.0, mode='UPPER_BODY')
     assert same_state(before_state, state())
+
+
+def test_extending_a_loop_makes_it_play_once(scene, backend, tmp_path):
+    bpy.context.scene.render.fps = 24
+    path = write_keyed_motion(tmp_path / "m.npz", "synthetic")
+    assert bpy.ops.mdm.import_result(filepath=str(path), loop=True) == {'FINISHED'}
+    rig = bpy.context.active_object
+    looped = rig.animation_data.action
+    assert looped.use_cyclic
+    assert bpy.ops.mdm.edit_range(extend_seconds=1.0, steps=3) == {'FINISHED'}
+    extended = rig.animation_data.action
+    assert extended != looped and looped.use_cyclic                   # the loop itself is kept as it was
+    assert not extended.use_cyclic and not any(m.type == 'CYCLES' for c in fcurves(extended) for m in c.modifiers)
 
 
 # --------------------------------------------------------------------------------------------
