@@ -90,6 +90,18 @@ def test_loop_keys_one_closed_cycle_that_repeats_with_its_travel(scene, tmp_path
     assert (sorted(a.name for a in bpy.data.actions), sorted(o.name for o in bpy.data.objects)) == before
 
 
+def test_an_in_place_loop_is_a_cycle_on_the_spot(scene, tmp_path):
+    path = write_result(tmp_path / "r.npz", num_samples=1, num_frames=80)
+    scene.render.fps = 30
+    assert bpy.ops.mdm.import_result(filepath=str(path), loop=True, root_motion='IN_PLACE') == {'FINISHED'}
+    rig = bpy.context.active_object
+    first, last = (int(x) for x in rig.animation_data.action["mdm_frame_range"])
+    period = last - first
+    joints = np.array([evaluated_joints(rig, first + i) for i in range(2 * period + 1)])
+    np.testing.assert_allclose(joints[period:2 * period], joints[:period], atol=1e-4)   # no travel between cycles
+    assert np.abs(joints[:, 0, :2] - joints[0, 0, :2]).max() < 1e-3                   # the pelvis stays on its spot
+
+
 def fcurves_of(action, obj):
     from blender_mdm_addon import keying
     return list(keying.Channels(action, obj).curves)
