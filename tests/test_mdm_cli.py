@@ -57,6 +57,10 @@ def test_generate_names_the_words_the_model_was_not_trained_on(tiny_encoders, tm
     recipe = json.loads(str(np.load(out)["recipe"]))
     assert (recipe["prompt"], recipe["reworded"], recipe["unseen_words"]) == \
         ("a person strolls forward", {"strolls": "walks"}, [])
+    assert main(common + ["--prompt", "a person strolls forward", "--no-reword"]) == 0     # hidden only
+    recipe = json.loads(str(np.load(out)["recipe"]))
+    assert "reworded" not in recipe and recipe["unseen_words"] == ["strolls"]
+    assert "overall meaning instead: strolls" in capsys.readouterr().err
     assert main(common + ["--prompt", "a person walks forward"]) == 0
     assert "not trained on" not in capsys.readouterr().err
     # an upper-body prompt: a second pass, its unseen words named with the first prompt's

@@ -45,6 +45,9 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
                              "regenerates spine, arms and head, root and legs stay")
     parser.add_argument("--foot-lock", action="store_true",
                         help="with --fit: pin the feet where the model says they touch the ground (no foot skating)")
+    parser.add_argument("--no-reword", action="store_true",
+                        help="models with a caption vocabulary (the demo): only hide unseen words, do not read "
+                             "them as a related trained word (WordNet)")
     parser.add_argument("--out", required=True, help="output .npz")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
@@ -91,6 +94,7 @@ def run(command: str, args: argparse.Namespace) -> int:
     resolve_device(args.device, args.model_dir, args.runtime)
     report = (lambda message: None) if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
     generator = load_generator(args.model_dir, args.device, args.text_encoder_dir, args.runtime, report)
+    generator.reword_unseen_words = not args.no_reword
 
     def progress(step: int, total: int) -> None:
         if not args.quiet and (step == total or step % max(1, total // 10) == 0):
