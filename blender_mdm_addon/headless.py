@@ -130,7 +130,8 @@ def main(argv: list[str]) -> int:
     recipe = json.loads(actions[0]["mdm_recipe"]) if actions else {}
     summary = {"rig": rig.name if rig else None, "actions": [a.name for a in actions],
                "frame_range": list(actions[0]["mdm_frame_range"]) if actions else None, "fps": scene.render.fps,
-               **{key: recipe.get(key) for key in ("root_motion", "loop", "foot_lock", "upper_prompt", "reworded",
+               "loop": bool(recipe.get("loop")),
+               **{key: recipe.get(key) for key in ("root_motion", "foot_lock", "upper_prompt", "reworded",
                                                   "unseen_words")}}
     if args.edit or args.extend:
         summary["edit_range"] = list(actions[0]["mdm_edit_range"])

@@ -23,7 +23,7 @@ def test_demo_command_writes_a_blend_and_a_preview_showing_a_figure(tmp_path):
     summary = json.loads(line[len("MDM_RESULT "):])
     assert summary["actions"] == ["a person leaps | seed 0"] and summary["frame_range"][0] == 1
     assert (summary["reworded"], summary["unseen_words"]) == ({"leaps": "jumps"}, [])   # WordNet: to leap is to jump
-    assert (summary["root_motion"], summary["foot_lock"]) == ("WORLD", True)      # the panel's defaults
+    assert (summary["root_motion"], summary["foot_lock"], summary["loop"]) == ("WORLD", True, False)  # panel defaults
     assert summary["upper_prompt"] == "a person claps"
     blend = tmp_path / "demo.blend"
     head = blend.read_bytes()[:7]
