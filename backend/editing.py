@@ -29,6 +29,8 @@ MODES = ("in_between", "upper_body")
 MIN_CONTEXT = 10     # kept model frames (0.5 s) an edit keeps on each side where the motion has them
 ANCHOR_FRAMES = 10   # kept frames each side of the range that re-anchoring aligns on
 MIN_BLEND_SECONDS = 0.3  # shortest cross-fade at each end of a rewritten range
+# the longest Extend: MDM's 9.8 s window holds it plus the 0.3 s overlap, 0.5 s of context and rounding
+MAX_EXTEND_SECONDS = 8.5
 _EPS = 1e-6
 
 
@@ -109,8 +111,9 @@ def extend_range(key_first: float, key_last: float, seconds: float, scene_fps: f
     """The scene frames (inclusive) that continue an animation by ``seconds`` past its last key:
     its last ``overlap_seconds`` too, where the continuation is cross-faded in (``blend_weights``
     with ``fade_out=False``), so the join has no pop; every earlier frame stays as it is."""
-    if not seconds > 0:
-        raise InputError(f"extend by a positive number of seconds, got {seconds:g}")
+    if not 0 < seconds <= MAX_EXTEND_SECONDS:
+        raise InputError(f"extend by more than 0 and at most {MAX_EXTEND_SECONDS:g} s at once (MDM's window), got "
+                         f"{seconds:g}; extend again to go on")
     if key_last - key_first < 1:
         raise InputError("the animation has keys on a single frame only; there is no motion to continue")
     first, last = math.ceil(key_first - _EPS), math.floor(key_last + _EPS)

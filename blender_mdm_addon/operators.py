@@ -170,7 +170,8 @@ class MDM_OT_edit_range(_BackendJob, bpy.types.Operator):
     frame_start: IntProperty(name="Start", default=1, description="first frame to regenerate")
     frame_end: IntProperty(name="End", default=2, description="last frame to regenerate (inclusive)")
     mode: EnumProperty(name="Mode", items=properties.EDIT_MODE_ITEMS, default='IN_BETWEEN')
-    extend_seconds: FloatProperty(name="Extend", default=0.0, min=0.0, max=9.0, unit='TIME_ABSOLUTE',
+    extend_seconds: FloatProperty(name="Extend", default=0.0, min=0.0, max=editor.E.MAX_EXTEND_SECONDS,
+                                  unit='TIME_ABSOLUTE',
                                   description="above 0: continue the animation this long past its last key "
                                               "(the start and end are then taken from the keys)")
     blocking: BoolProperty(name="Blocking", default=False, options={'SKIP_SAVE'},

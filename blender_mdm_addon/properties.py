@@ -5,6 +5,10 @@ from __future__ import annotations
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
+from . import backend_link
+
+editing = backend_link.load("editing")   # the Extend limit
+
 OUTPUT_ITEMS = [('ARMATURE', "Armature", "keyed SMPL armature"),
                 ('ARMATURE_MESH', "Armature + Mesh", "keyed armature with a skinned SMPL mesh (needs SMPL file)"),
                 ('VERTEX', "Vertex Animation", "SMPL mesh with a point cache, no armature (needs SMPL file)")]
@@ -55,7 +59,7 @@ EDIT_PROPS = {
     "edit_prompt": (StringProperty, dict(name="Edit Prompt", default="",
                                          description="what the body does on the range; empty = fill it in "
                                                      "from the motion around it (no text)")),
-    "extend_seconds": (FloatProperty, dict(name="Seconds", default=2.0, min=0.5, max=9.0,
+    "extend_seconds": (FloatProperty, dict(name="Seconds", default=2.0, min=0.5, max=editing.MAX_EXTEND_SECONDS,
                                            description="how long Extend continues the animation past its "
                                                        "last key, with the edit prompt")),
 }

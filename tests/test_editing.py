@@ -132,8 +132,17 @@ def test_an_extension_regenerates_the_last_keys_and_runs_past_them():
         E.plan_edit(1, 120, 121, 168, 24, extend=True)           # it must start inside the keys
     with pytest.raises(InputError, match="at most"):
         E.plan_edit(1, 120, 113, 113 + 10 * 24, 24, extend=True)
-    with pytest.raises(InputError, match="positive"):
+    with pytest.raises(InputError, match="more than 0 and at most 8.5 s"):
         E.extend_range(1, 120, 0.0, 24)
+    with pytest.raises(InputError, match="extend again to go on"):
+        E.extend_range(1, 120, E.MAX_EXTEND_SECONDS + 0.1, 24)
+
+
+@pytest.mark.parametrize("fps", [12, 20, 23.976, 24, 25, 30, 50, 60, 120])
+def test_the_longest_extension_fits_the_window_at_any_frame_rate(fps):
+    start, end = E.extend_range(1, 2000, E.MAX_EXTEND_SECONDS, fps)
+    plan = E.plan_edit(1, 2000, start, end, fps, extend=True)
+    assert plan.num_frames <= 196 and plan.edit_start >= E.MIN_CONTEXT
 
 
 def test_an_extension_fades_in_only():
