@@ -80,3 +80,9 @@ def test_a_still_stretch_is_not_taken_for_a_cycle():
     joints = np.concatenate([np.repeat(moving[:1], 40, axis=0), moving])
     start, end, mismatch = find_loop(joints)
     assert end > 40 and mismatch > 0.0
+
+
+def test_heading_yaw_is_zero_facing_z_and_positive_towards_x():
+    from backend.motion.skeleton import heading_yaw
+    np.testing.assert_allclose(heading_yaw(np.array([[0, 0, 1.0], [1.0, 0, 0], [0, 0, -1.0]])),
+                               [0.0, np.pi / 2, np.pi])

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import InputError
 from . import quaternion as Q
-from .skeleton import facing_direction
+from .skeleton import facing_direction, heading_yaw
 
 MIN_CYCLE_SECONDS = 1.0
 VELOCITY_WEIGHT = 5.0      # a frame's step is ~5x smaller than a pose difference that shows
@@ -32,8 +32,7 @@ NOTICEABLE_SEAM = 0.08
 
 def _in_own_heading(joints: np.ndarray) -> np.ndarray:
     """[T, 22, 3] joints relative to the pelvis's ground point, turned so the body faces +z."""
-    forward = facing_direction(joints)                                    # [T, 3]
-    yaw = np.arctan2(forward[:, 0], forward[:, 2])
+    yaw = heading_yaw(facing_direction(joints))                           # [T]
     relative = joints - joints[:, :1] * np.array([1.0, 0.0, 1.0])
     turn = np.broadcast_to(Q.rotation_about_y(-yaw)[:, None], relative.shape[:-1] + (4,))
     return Q.qrot(turn, relative)
@@ -94,7 +93,7 @@ def close_loop(poses, trans, start: int, end: int) -> tuple[np.ndarray, np.ndarr
     closed[-1] = quats[0]                                                 # exactly, not to rounding
     # the path turns with the heading correction: each step rotated about y by the root's share
     forward = Q.qrot(correction[:, 0], np.broadcast_to(np.array([0.0, 0.0, 1.0]), (len(share), 3)))
-    yaw = np.arctan2(forward[:, 0], forward[:, 2])                        # [L+1] heading correction
+    yaw = heading_yaw(forward)                                            # [L+1] heading correction
     steps = np.diff(trans[start:end + 1], axis=0)                         # [L, 3]
     turned = Q.qrot(Q.rotation_about_y(yaw[:-1]), steps)
     path = trans[start] + np.concatenate([np.zeros((1, 3)), np.cumsum(turned, axis=0)])

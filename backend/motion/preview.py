@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .skeleton import HML_JOINT_NAMES, HML_PARENTS, facing_direction
+from .skeleton import HML_JOINT_NAMES, HML_PARENTS, facing_direction, heading_yaw
 
 LEFT_RGB = (40, 90, 220)
 RIGHT_RGB = (215, 50, 45)
@@ -139,8 +139,7 @@ def contact_sheet(joints: np.ndarray, frames: int = 8, per_row: int = 4, panel: 
         raise ValueError(f"expected joints [T, 22, 3], got {joints.shape}")
     if not np.isfinite(joints).all():
         raise ValueError("joints contain NaN or infinite values")
-    fw = facing_direction(joints[0])
-    angle = np.arctan2(fw[0], fw[2])  # rotate by -angle about y so frame 0 faces +z
+    angle = heading_yaw(facing_direction(joints[0]))  # rotate by -angle about y so frame 0 faces +z
     c, s = np.cos(angle), np.sin(angle)
     rot = np.array([[c, 0.0, -s], [0.0, 1.0, 0.0], [s, 0.0, c]])
     joints = joints @ rot.T

@@ -102,3 +102,9 @@ def facing_direction(joints: np.ndarray) -> np.ndarray:
     forward = np.cross(np.array([0.0, 1.0, 0.0]), across)
     forward[..., 1] = 0.0
     return forward / np.maximum(np.linalg.norm(forward, axis=-1, keepdims=True), 1e-12)
+
+
+def heading_yaw(direction: np.ndarray) -> np.ndarray:
+    """Yaw (rad, about +y) of horizontal directions [..., 3]: 0 facing +z, + towards +x (a left turn)."""
+    direction = np.asarray(direction, dtype=np.float64)
+    return np.arctan2(direction[..., 0], direction[..., 2])

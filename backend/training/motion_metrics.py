@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
-from ..motion.skeleton import FOOT_CONTACT_JOINTS, facing_direction
+from ..motion.skeleton import FOOT_CONTACT_JOINTS, facing_direction, heading_yaw
 
 FPS = 20.0
 PELVIS, HEAD = 0, 15
@@ -72,8 +72,7 @@ def wrist_above_head_fraction(joints, hand: str = "right") -> float:
 def heading_angles(joints) -> np.ndarray:
     """[T] unwrapped yaw (rad) of the facing direction from hips and shoulders; + = left turn."""
     joints = _check(joints)
-    facing = facing_direction(joints)
-    return np.unwrap(np.arctan2(facing[:, 0], facing[:, 2]))
+    return np.unwrap(heading_yaw(facing_direction(joints)))
 
 
 def heading_change(joints, average_frames: int = 3) -> float:
